@@ -1,0 +1,102 @@
+"""A content-addressed result store: key = hash(full config + lintf_core code version), atomic writes.
+
+The cache is an optimisation, never a source of truth: an entry that is truncated, corrupted or written by other
+code fails its checksum or its key check, is deleted, and the result is recomputed.
+
+File layout: MAGIC, then one line with the sha256 of the payload, then the payload (torch.save of a dict of
+tensors, numbers, strings and lists, read back with weights_only=True).
+"""
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from . import __version__
+
+MAGIC = b"LINTF-CACHE-1\n"
+ROOT = Path(__file__).resolve().parent.parent
+# Modules whose code changes the numbers; editing any of them invalidates every entry.
+NUMERIC_MODULES = ("settings", "data", "model", "optim", "train", "diagnostics")
+
+
+def cache_dir():
+    return Path(os.environ.get("LINTF_CACHE_DIR", ROOT / ".cache" / "results"))
+
+
+def code_version():
+    digest = hashlib.sha256(__version__.encode())
+    for name in NUMERIC_MODULES:
+        path = Path(__file__).with_name(f"{name}.py")
+        if path.exists():
+            digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
+
+
+def key_of(config):
+    text = json.dumps({"config": config, "code": code_version()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def path_of(key):
+    return cache_dir() / f"{key}.pt"
+
+
+def save(key, payload):
+    """Write atomically: a temporary file in the same folder, fsync, then rename over the final name."""
+    buffer = io.BytesIO()
+    torch.save({"key": key, "payload": payload}, buffer)
+    body = buffer.getvalue()
+    final = path_of(key)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{key[:12]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(key):
+    """The payload stored under `key`, or None if there is none or it is damaged (a damaged file is deleted)."""
+    path = path_of(key)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    header_end = raw.find(b"\n", len(MAGIC))
+    try:
+        if not raw.startswith(MAGIC) or header_end < 0:
+            raise ValueError("bad header")
+        digest, body = raw[len(MAGIC):header_end].decode(), raw[header_end + 1:]
+        if hashlib.sha256(body).hexdigest() != digest:
+            raise ValueError("checksum mismatch")
+        entry = torch.load(io.BytesIO(body), weights_only=True)
+        if entry.get("key") != key:
+            raise ValueError("entry belongs to another key")
+        return entry["payload"]
+    except Exception as error:  # any damage means: recompute
+        warnings.warn(f"cache: discarding damaged entry {path.name} ({error}); recomputing", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def cached(config, compute, use_cache=True):
+    """compute() once per config: the stored payload if a valid one exists, else compute, store and return it."""
+    if not use_cache:
+        return compute()
+    key = key_of(config)
+    payload = load(key)
+    if payload is None:
+        payload = compute()
+        save(key, payload)
+    return payload

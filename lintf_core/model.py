@@ -1,0 +1,194 @@
+"""The L-layer linear Transformer TF_L of Eq. (7)-(8), batched over independent runs.
+
+    Attn_{P,Q}(Z) = P Z M (Z^T Q Z),   M = diag(I_n, 0)
+    Z_{l+1}       = Z_l + (1/n) Attn_{P_l,Q_l}(Z_l)
+    TF_L(Z_0)     = -[Z_L]_{d+1, n+1}
+    loss          = (TF_L(Z_0) - <w, x_{n+1}>)^2         (no 1/2, as in the paper and the code)
+
+Parameters are one flat tensor `theta` of shape (runs, n_params): a run dimension first, so that one call evaluates
+many independent runs (seeds x optimizers x learning rates).
+
+Parametrizations:
+  sparse  the authors' code (Ahn et al. 2023b): only the top-left d x d blocks of P and Q are trained;
+          P_full = [[P, 0], [0, 1]], Q_full = [[Q, 0], [0, 0]]. Layout (L, 2, d, d), as the code's `allparam`.
+  full    all of the (d+1) x (d+1) P and Q are trained. Layout (L, 2, d+1, d+1).
+The code scores token pairs as z_n^T Q z_l where Eq. (7) has z_l^T Q z_n; we follow Eq. (7). The two differ by
+Q <-> Q^T, a relabelling of coordinates that i.i.d. initialization, both optimizers and diagonal Hessian
+statistics are all blind to.
+
+Two exact evaluation paths:
+  tokens      the general token-level computation (any attention; used for softmax and as the reference);
+  statistics  linear attention only. Every token is mapped by the same matrix, z <- A z with A = I + P G Q and
+              G = (1/n) sum_{i<=n} z_i z_i^T, so a prompt enters only through G, the query token and the target;
+              layer by layer G <- A G A^T. This is 6x6 work per prompt instead of token-level work.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import check_choice
+from .settings import ATTENTIONS, PARAMETRIZATIONS
+
+
+@dataclass(frozen=True)
+class Architecture:
+    n_layers: int
+    d: int
+    parametrization: str = "sparse"
+    attention: str = "linear"
+
+    def __post_init__(self):
+        check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        check_choice("attention", self.attention, ATTENTIONS)
+
+    @classmethod
+    def of(cls, setting, **overrides):
+        fields = dict(n_layers=setting.n_layers, d=setting.d, parametrization=setting.parametrization,
+                      attention=setting.attention)
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**fields)
+
+    @property
+    def block(self):
+        """Side of the trainable P and Q blocks."""
+        return self.d if self.parametrization == "sparse" else self.d + 1
+
+    @property
+    def n_params(self):
+        return self.n_layers * 2 * self.block**2
+
+
+def init_params(arch, seeds, std):
+    """Initial parameters, i.i.d. N(0, std^2), one row per seed, each from its own seed's init stream."""
+    from .data import INIT, child_seed
+
+    rows = [torch.randn(arch.n_params, generator=torch.Generator().manual_seed(child_seed(s, INIT))) for s in seeds]
+    return torch.stack(rows) * std
+
+
+def attention_matrices(theta, arch):
+    """The full (d+1)x(d+1) matrices P_l and Q_l of every run: two tensors of shape (runs, L, d+1, d+1)."""
+    blocks = theta.reshape(theta.shape[0], arch.n_layers, 2, arch.block, arch.block)
+    P, Q = blocks[:, :, 0], blocks[:, :, 1]
+    if arch.parametrization == "full":
+        return P, Q
+    corner = torch.zeros(arch.d + 1, arch.d + 1, dtype=theta.dtype)
+    corner[arch.d, arch.d] = 1.0
+    pad = (0, 1, 0, 1)
+    return torch.nn.functional.pad(P, pad) + corner, torch.nn.functional.pad(Q, pad)
+
+
+def predict_tokens(theta, arch, Z0):
+    """TF_L(Z_0) at token level. Z0: (B, d+1, n+1) shared by all runs, or (runs, B, d+1, n+1). Returns (runs, B)."""
+    P, Q = attention_matrices(theta, arch)
+    runs, n = theta.shape[0], Z0.shape[-1] - 1
+    X = Z0.transpose(-1, -2)  # tokens as rows: (..., B, n+1, d+1)
+    X = X.expand(runs, *X.shape[-3:]) if X.dim() == 3 else X
+    key_mask = torch.ones(n + 1, dtype=X.dtype)
+    key_mask[n] = 0.0  # M: the query token is never a key/value
+    for layer in range(arch.n_layers):
+        Pl, Ql = P[:, layer, None], Q[:, layer, None]
+        scores = X @ Ql.transpose(-1, -2) @ X.transpose(-1, -2)  # [j, i] = z_i^T Q z_j (query j, key i)
+        if arch.attention == "softmax":
+            # As in the authors' code comment: softmax over each query's scores, before the mask; 1/n kept.
+            scores = torch.softmax(scores, dim=-1)
+        X = X + (scores * key_mask) @ (X @ Pl.transpose(-1, -2)) / n
+    return -X[..., n, arch.d]
+
+
+def _contract(A, B):
+    """out[r, i, l, e] = sum_j A[r, i, j, e] B[r, j, l, e]: runs first, examples last (both broadcast).
+    For 6x6 matrices this is several times faster on CPU than bmm over thousands of tiny matrices."""
+    out = A[:, :, 0:1] * B[:, 0:1]
+    for j in range(1, A.shape[2]):
+        out = torch.addcmul(out, A[:, :, j:j + 1], B[:, j:j + 1])
+    return out
+
+
+class _ExamplesInnerMatmul(torch.autograd.Function):
+    """_contract with hand-written derivatives: autograd of the sliced loop spends most of its time zero-filling
+    slice gradients. Reverse mode, forward mode (jvp) and vmap all work, so torch.func's grad / jvp / hessian
+    apply; the backward is itself differentiable (double backward works)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(A, B):
+        return _contract(A, B)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        A, B = ctx.saved_tensors
+        grad_A = grad_B = None
+        if ctx.needs_input_grad[0]:
+            grad_A = matmul_examples_inner(grad, B.transpose(1, 2)).sum_to_size(A.shape)
+        if ctx.needs_input_grad[1]:
+            grad_B = matmul_examples_inner(A.transpose(1, 2), grad).sum_to_size(B.shape)
+        return grad_A, grad_B
+
+    @staticmethod
+    def jvp(ctx, tangent_A, tangent_B):
+        A, B = ctx.saved_tensors
+        out = 0
+        if tangent_A is not None:
+            out = out + _contract(tangent_A, B)
+        if tangent_B is not None:
+            out = out + _contract(A, tangent_B)
+        return out
+
+
+def matmul_examples_inner(A, B):
+    """Batched matrix product in the layout (runs, k, k, examples); see _contract."""
+    return _ExamplesInnerMatmul.apply(A, B)
+
+
+def predict_statistics(theta, arch, stats):
+    """TF_L from prompt statistics (linear attention only; exact). stats.G: (k, k, B) shared by all runs, or
+    (runs, k, k, B). Returns (runs, B)."""
+    if arch.attention != "linear":
+        raise ValueError(f"attention: the statistics path is exact only for 'linear', got {arch.attention!r}")
+    P, Q = attention_matrices(theta, arch)
+    runs, k = theta.shape[0], arch.d + 1
+    # Layout (runs, k, k, B): examples innermost, so per-prompt 6x6 products are long vectorised loops.
+    G = stats.G.reshape(-1, *stats.G.shape[-3:])  # (runs|1, k, k, B)
+    z = stats.z_query.reshape(-1, *stats.z_query.shape[-2:]).unsqueeze(2)  # (runs|1, k, 1, B)
+    batch = G.shape[-1]
+    eye = torch.eye(k, dtype=theta.dtype)[None, :, :, None]
+    for layer in range(arch.n_layers):
+        PG = (P[:, layer] @ G.reshape(G.shape[0], k, k * batch)).reshape(runs, k, k, batch)  # per-run GEMM
+        A = eye + matmul_examples_inner(PG, Q[:, layer].unsqueeze(-1))
+        z = matmul_examples_inner(A, z)
+        if layer + 1 < arch.n_layers:  # the last layer's G is never read
+            G = matmul_examples_inner(matmul_examples_inner(A, G), A.transpose(1, 2))
+    return -z[:, arch.d, 0]
+
+
+def per_prompt_loss(theta, arch, data):
+    """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention) or
+    Prompts (any attention)."""
+    from .data import Prompts, PromptStatistics, input_matrix
+
+    if isinstance(data, PromptStatistics):
+        return (predict_statistics(theta, arch, data) - data.target) ** 2
+    if isinstance(data, Prompts):
+        return (predict_tokens(theta, arch, input_matrix(data)) - data.y_query) ** 2
+    raise TypeError(f"data: expected Prompts or PromptStatistics, got {type(data).__name__}")
+
+
+def loss(theta, arch, data):
+    """The empirical objective f of every run on a batch: mean squared error, shape (runs,)."""
+    return per_prompt_loss(theta, arch, data).mean(-1)
+
+
+def loss_and_grad(theta, arch, data):
+    """Per-run loss (runs,) and per-run gradient (runs, n_params): the runs are independent, so the gradient of the
+    sum over runs is every run's own gradient."""
+    theta = theta.detach().requires_grad_(True)
+    value = loss(theta, arch, data)
+    (grad,) = torch.autograd.grad(value.sum(), theta)
+    return value.detach(), grad

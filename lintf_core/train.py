@@ -1,0 +1,177 @@
+"""Train one setting for many runs at once: seeds x optimizers x learning rates as one batched computation.
+
+As in the authors' code: runs with the same seed share their initialization and their stream of training batches
+(so per-seed SGDM/Adam comparisons are like for like), every iteration draws B fresh prompts, and the loss is
+measured on one fixed evaluation batch (its own seed, 99) every `eval_every` iterations.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import cache
+from .data import EVAL, TRAIN, PromptStream, prompt_statistics, stack_prompts
+from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
+from .model import Architecture, init_params, loss_and_grad, per_prompt_loss
+from .optim import clip_by_global_norm, init_state, step
+from .settings import LR_SOURCES, OPTIMIZERS, get_setting
+
+OPTIMIZER_LABELS = {"sgd": "SGDM", "adam": "Adam"}
+
+
+@dataclass
+class Trajectories:
+    """Everything recorded for R runs. Arrays are numpy; run r has optimizer[r], lr[r], seed[r]."""
+
+    setting: str
+    config: dict
+    optimizer: list
+    lr: np.ndarray  # (R,)
+    seed: np.ndarray  # (R,)
+    eval_iterations: np.ndarray  # (T,) iterations t at which x_t was evaluated (t = 0 is the initialization)
+    eval_loss: np.ndarray  # (R, T) mean loss on the fixed evaluation batch
+    eval_loss_se: np.ndarray  # (R, T) its standard error over the batch's prompts (sampling spread)
+    train_loss: np.ndarray  # (R, n_iters) minibatch loss at x_t, before step t
+    grad_norm: np.ndarray  # (R, n_iters) minibatch gradient norm at x_t, before clipping
+    iterate_iterations: np.ndarray  # (K,)
+    iterates: np.ndarray = field(repr=False)  # (R, K, n_params) parameters x_t at iterate_iterations
+
+    @property
+    def n_runs(self):
+        return len(self.optimizer)
+
+    def runs(self, optimizer=None, lr=None, seed=None):
+        """Indices of the runs matching every given attribute, in run order."""
+        return [r for r in range(self.n_runs)
+                if (optimizer is None or self.optimizer[r] == optimizer)
+                and (lr is None or np.isclose(self.lr[r], lr))
+                and (seed is None or self.seed[r] == seed)]
+
+    def to_payload(self):
+        arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in _ARRAYS}
+        return {"setting": self.setting, "config": self.config, "optimizer": list(self.optimizer), **arrays}
+
+    @classmethod
+    def from_payload(cls, payload):
+        arrays = {k: payload[k].numpy() for k in _ARRAYS}
+        return cls(setting=payload["setting"], config=payload["config"], optimizer=list(payload["optimizer"]),
+                   **arrays)
+
+    def to_json(self):
+        """The CLI's JSON (design.md): {"setting", "config", "runs": [{optimizer, lr, seed, iterations, eval_loss,
+        eval_loss_se}, ...]}."""
+        runs = [{"optimizer": self.optimizer[r], "lr": float(self.lr[r]), "seed": int(self.seed[r]),
+                 "iterations": self.eval_iterations.tolist(), "eval_loss": _floats(self.eval_loss[r]),
+                 "eval_loss_se": _floats(self.eval_loss_se[r])} for r in range(self.n_runs)]
+        return {"setting": self.setting, "config": self.config, "runs": runs}
+
+
+_ARRAYS = ("lr", "seed", "eval_iterations", "eval_loss", "eval_loss_se", "train_loss", "grad_norm",
+           "iterate_iterations", "iterates")
+
+
+def _floats(values):
+    return [float(v) if np.isfinite(v) else None for v in values]  # JSON has no NaN
+
+
+def _learning_rates(setting, optimizers, lr, lr_source):
+    """{optimizer: [lr, ...]} from None (the setting's), a number (all optimizers), or {optimizer: number|list}."""
+    out = {}
+    for opt in optimizers:
+        value = lr.get(opt) if isinstance(lr, dict) else lr
+        if value is None:
+            value = setting.learning_rate(opt, lr_source)
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            raise ParameterError(f"lr[{opt}]", value, "a positive number or a non-empty list of them")
+        out[opt] = [check_positive(f"lr[{opt}]" if isinstance(lr, dict) else "lr", v) for v in values]
+    return out
+
+
+def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr=None, batch_size=None,
+          eval_every=50, eval_batch_size=1000, eval_seed=99, iterate_every=250, lr_source="code", clip=None,
+          parametrization=None, progress=True, use_cache=True):
+    """Train every (seed, optimizer, learning rate) run of `setting` together; returns Trajectories.
+
+    lr: None (the setting's, from `lr_source` "code" or "paper"), a number for every optimizer, or a dict
+        {optimizer: number or list}; lists make a learning-rate grid (one run per value).
+    clip: the global gradient-norm threshold; None uses the code's (1, or 0.1 for spherical data); inf disables.
+    iterate_every: record the parameters x_t every this many iterations (and at t = n_iters).
+    """
+    setting = get_setting(setting)
+    optimizers = list(optimizers) if not isinstance(optimizers, str) else [optimizers]
+    if not optimizers:
+        raise ParameterError("optimizer", optimizers, "one or more of " + ", ".join(OPTIMIZERS))
+    for opt in optimizers:
+        check_choice("optimizer", opt, OPTIMIZERS)
+    seeds = [check_nonnegative_int("seeds", s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ParameterError("seeds", seeds, "a non-empty list of distinct integers >= 0")
+    n_iters = check_nonnegative_int("n_iters", n_iters)
+    check_choice("lr_source", lr_source, LR_SOURCES)
+    batch_size = check_positive("batch_size", batch_size or setting.batch_size, integer=True)
+    eval_every = check_positive("eval_every", eval_every, integer=True)
+    eval_batch_size = check_positive("eval_batch_size", eval_batch_size, integer=True)
+    iterate_every = check_positive("iterate_every", iterate_every, integer=True)
+    clip = setting.clip("code") if clip is None else check_positive("clip", clip)
+    lrs = _learning_rates(setting, optimizers, lr, lr_source)
+    if setting.target != "linear":
+        raise ParameterError("setting", setting.name, "a setting with a linear target (the MLP target and "
+                             "pre-layer of Appendix B are not in the engine yet)")
+    arch = Architecture.of(setting, parametrization=parametrization)
+
+    runs = [(s, o, v) for s, o in itertools.product(seeds, optimizers) for v in lrs[o]]
+    config = dict(kind="train", setting=setting.as_dict(), architecture=vars(arch), runs=runs, n_iters=n_iters,
+                  batch_size=batch_size, eval_every=eval_every, eval_batch_size=eval_batch_size,
+                  eval_seed=eval_seed, iterate_every=iterate_every, clip=clip)
+
+    def compute():
+        return _train(setting, arch, runs, config, progress).to_payload()
+
+    return Trajectories.from_payload(cache.cached(config, compute, use_cache))
+
+
+def _train(setting, arch, runs, config, progress):
+    """The engine's inner loop (the one place it lives)."""
+    n_iters, batch_size = config["n_iters"], config["batch_size"]
+    seeds = sorted({s for s, _, _ in runs})
+    run_seed = torch.tensor([seeds.index(s) for s, _, _ in runs])
+    streams = [PromptStream(setting, s, TRAIN) for s in seeds]
+    eval_stats = prompt_statistics(PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
+
+    theta = init_params(arch, seeds, setting.init_std)[run_seed]
+    state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
+
+    eval_at = list(range(0, n_iters + 1, config["eval_every"]))
+    iterate_at = sorted(set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters})
+    eval_loss, eval_se, iterates = [], [], []
+    train_loss = torch.empty(len(runs), n_iters)
+    grad_norm = torch.empty(len(runs), n_iters)
+
+    for t in tqdm(range(n_iters + 1), desc=setting.name, disable=not progress, mininterval=2.0):
+        if t in iterate_at:
+            iterates.append(theta.clone())
+        if t % config["eval_every"] == 0:
+            with torch.no_grad():
+                per_prompt = per_prompt_loss(theta, arch, eval_stats)
+            eval_loss.append(per_prompt.mean(1))
+            eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
+        if t == n_iters:
+            break
+        # One fresh batch per seed; the runs of a seed all see it.
+        batch = prompt_statistics(stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
+        value, grad = loss_and_grad(theta, arch, batch)
+        grad, norm = clip_by_global_norm(grad, state.clip)
+        train_loss[:, t], grad_norm[:, t] = value, norm
+        theta = step(theta, grad, state)
+
+    return Trajectories(
+        setting=setting.name, config=config, optimizer=[o for _, o, _ in runs],
+        lr=np.array([v for _, _, v in runs], dtype=np.float64), seed=np.array([s for s, _, _ in runs]),
+        eval_iterations=np.array(eval_at), eval_loss=torch.stack(eval_loss, 1).numpy(),
+        eval_loss_se=torch.stack(eval_se, 1).numpy(), train_loss=train_loss.numpy(), grad_norm=grad_norm.numpy(),
+        iterate_iterations=np.array(iterate_at), iterates=torch.stack(iterates, 1).numpy(),
+    )
