@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import cache
 from .data import EVAL, TRAIN, PromptStream, prompt_statistics, stack_prompts

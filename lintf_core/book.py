@@ -1,0 +1,146 @@
+"""Build the book: jupytext -> papermill (profile, parameters) -> executed notebooks -> jupyter-book build -W.
+
+Everything is staged under _build/src (the committed notebooks/*.ipynb, which are nbval's reference outputs, are
+never touched); the site lands in _build/html. Pages that are generated from code: book/settings.md (Tables 1-2
+from the settings registry) and book/scorecard.md (the rows every executed notebook displayed).
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import ParameterError, check_choice
+from .profiles import PROFILES
+from .scorecard import markdown_table, rows_of_notebook
+from .settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+STAGE = BUILD / "src"
+KERNEL = "lintf"
+SETTINGS_MARKER = "<!-- lintf:settings-tables -->"
+SCORECARD_MARKER = "<!-- lintf:scorecard-table -->"
+
+
+def notebook_sources():
+    return sorted((ROOT / "notebooks").glob("*.py"))
+
+
+def select(only):
+    """The notebook sources whose name starts with one of `only` (all when empty)."""
+    sources = notebook_sources()
+    if not only:
+        return sources
+    chosen = [s for s in sources if any(s.stem.startswith(prefix) for prefix in only)]
+    if not chosen or len(chosen) < len(set(only)):
+        raise ParameterError("only", list(only), ", ".join(s.stem for s in sources))
+    return chosen
+
+
+def check_kernel():
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    if KERNEL not in find_kernel_specs():
+        raise SystemExit(f"kernel: the Jupyter kernel {KERNEL!r} is not registered; run 'make setup' "
+                         "(it creates .venv and registers the kernel)")
+
+
+def execute(source, output, parameters):
+    """Execute one Jupytext source with papermill into `output` (written only if every cell succeeds)."""
+    import jupytext
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = jupytext.read(source)
+    notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "lintf", "language": "python"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        raw, executed = Path(tmp) / f"{source.stem}.ipynb", Path(tmp) / f"{source.stem}.out.ipynb"
+        jupytext.write(notebook, raw)
+        try:
+            papermill.execute_notebook(str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
+                                       cwd=str(ROOT / "notebooks"), progress_bar=False)
+        except PapermillExecutionError as error:
+            failed = papermill_failed_cell(executed, error.exec_count)
+            print(f"\n{source.name}: cell [{error.exec_count}] failed: {error.ename}: {error.evalue}\n"
+                  f"--- cell source ---\n{failed}\n-------------------", file=sys.stderr)
+            raise SystemExit(1)
+        executed.replace(output)
+
+
+def papermill_failed_cell(path, exec_count):
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return "(unavailable)"
+    for cell in nb.cells:
+        if cell.get("execution_count") == exec_count and cell.cell_type == "code":
+            return cell.source
+    return "(unavailable)"
+
+
+def settings_tables():
+    """Tables 1 and 2 of the paper, generated from lintf_core.settings (the registry every notebook uses)."""
+    table1 = ["| name | what | L | d | N | covariates | batch | init std | clip (code / paper) | parametrization |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    table2 = ["| name | SGDM (paper) | Adam (paper) | SGDM (code) | Adam (code) | note |", "|---|---|---|---|---|---|"]
+    for s in SETTINGS.values():
+        cov = s.covariates if s.covariates != "gamma" else f"gamma (k={s.gamma_shape:g}, θ={s.gamma_scale:g})"
+        table1.append(f"| `{s.name}` | {s.title} | {s.n_layers} | {s.d} | {s.n_context} | {cov} | {s.batch_size} "
+                      f"| {s.init_std:g} | {s.clip_code:g} / {s.clip_paper:g} | {s.parametrization} |")
+        paper = s.lr_paper or ("—", "—")
+        code = s.lr_code or ("—", "—")
+        table2.append(f"| `{s.name}` | {paper[0]} | {paper[1]} | {code[0]} | {code[1]} | {s.lr_note} |")
+    return ("**Settings** (Table 1 and the ablations)\n\n" + "\n".join(table1)
+            + "\n\n**Learning rates** (Table 2 against the authors' code; the book's default is the code)\n\n"
+            + "\n".join(table2) + "\n")
+
+
+def scorecard_table(executed):
+    rows = []
+    for path in executed:
+        import nbformat
+
+        for row in rows_of_notebook(nbformat.read(path, as_version=4)):
+            rows.append({**row, "figure": f"[{row['figure']}](../notebooks/{path.stem}.ipynb)"})
+    if not rows:
+        return "_No notebook has reported a scorecard row yet._\n"
+    return markdown_table(rows) + "\n"
+
+
+def fill(path, marker, text):
+    page = path.read_text()
+    if marker not in page:
+        raise SystemExit(f"{path}: marker {marker} is missing")
+    path.write_text(page.replace(marker, text))
+
+
+def build(profile="quick", only=(), parameters=None):
+    """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site."""
+    check_choice("profile", profile, tuple(PROFILES))
+    chosen = select(only)
+    check_kernel()
+    executed_dir = STAGE / "notebooks"
+    for name in ("book", "_config.yml", "_toc.yml"):
+        target = STAGE / name
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, target)
+    for source in chosen:
+        print(f"executing {source.name} (profile {profile})", flush=True)
+        execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
+    executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
+    missing = [p.stem for p in executed if not p.exists()]
+    if missing:
+        raise SystemExit(f"only: {', '.join(missing)} not executed yet; build once without --only")
+    fill(STAGE / "book" / "settings.md", SETTINGS_MARKER, settings_tables())
+    fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(executed))
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
+    print("building the site:", " ".join(command), flush=True)
+    if subprocess.run(command).returncode != 0:
+        raise SystemExit("jupyter-book build failed (warnings count as errors); see the messages above")
+    print(f"site: {BUILD / 'html' / 'index.html'}")

@@ -1,0 +1,182 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: lintf
+#     language: python
+#     name: lintf
+# ---
+
+# %% [markdown]
+# # Figure 2: Adam beats SGD with momentum
+#
+# **This page draws** the right three panels of Figure 2 of {cite:t}`ahn2024linear`: the loss against the iteration
+# for SGD with momentum (SGDM) and Adam on the 3-layer linear Transformer, in Settings 1–3 of Table 1.
+#
+# **Parameters** (the next cell; every one can be overridden with papermill, e.g.
+# `papermill notebooks/fig02_adam_vs_sgd.ipynb out.ipynb -p settings '["setting3"]' -p n_iters 300`):
+# `profile` (`"quick"` or `"paper"`), `settings`, `seeds`, `n_iters`, `batch_size`, `lr_sgd`, `lr_adam`,
+# `lr_source` (`"code"` or `"paper"`). `None` means "take it from the profile or the setting".
+#
+# ## The claim
+#
+# Real Transformers train much faster with Adam than with SGD, whereas CNNs do not care much
+# {cite:p}`kunstner2023noise`. The paper's first piece of evidence that the linear Transformer is a faithful
+# abstraction is that it shows the same gap: "we observe the phenomenon (Adam ≫ SGD) over three different settings,
+# to different extents" (Section 3.2).
+
+# %% tags=["parameters"]
+profile = "quick"  # "quick": CI fidelity (about a minute); "paper": 6 seeds x 10,000 iterations
+settings = ["setting1", "setting2", "setting3"]
+seeds = None  # None: the profile's seeds (quick: 0-2, paper: 0-5)
+n_iters = None  # None: the profile's (quick: 1,000, paper: 10,000)
+batch_size = None  # None: the profile's (1,000 fresh prompts per iteration, as in the authors' code)
+lr_sgd = None  # None: the setting's learning rate from lr_source
+lr_adam = None
+lr_source = "code"  # "code": the authors' notebooks (default); "paper": Table 2
+
+# %%
+import numpy as np
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from lintf_core import plots, profiles, scorecard
+from lintf_core.settings import get_setting
+from lintf_core.train import train
+
+plots.use_book_style()
+config = profiles.resolve(profile, seeds=seeds, n_iters=n_iters, batch_size=batch_size)
+caption = profiles.describe(config)
+print(caption)
+
+# %% [markdown]
+# ## Method
+#
+# Each setting trains every seed with both optimizers in one batched computation (`lintf_core.train`). As in the
+# authors' code, runs with the same seed share their initialization (i.i.d. $\mathcal N(0, 0.05^2)$) and their
+# stream of fresh training prompts, gradients are clipped to global norm 1, SGDM uses momentum 0.9 and Adam
+# $\beta_1=\beta_2=0.9$. The loss is measured every 50 iterations on one fixed evaluation batch of 1,000 prompts
+# (seed 99), the same for every run. Learning rates follow the authors' code: for Adam it uses 0.02 in Setting 1 and
+# 0.005 in Setting 2, where the paper's Table 2 says 0.005 and 0.02 (they look swapped); `lr_source="paper"` uses
+# Table 2 instead.
+
+# %%
+results = {}
+for name in settings:
+    setting = get_setting(name)
+    lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source),
+          "adam": lr_adam or setting.learning_rate("adam", lr_source)}
+    results[name] = train(name, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr,
+                          batch_size=config["batch_size"], eval_every=config["eval_every"],
+                          eval_batch_size=config["eval_batch_size"])
+
+# %%
+fig, axes = plots.row_of_axes(len(settings))
+for ax, name in zip(axes, settings):
+    plots.loss_curves(ax, results[name], title=get_setting(name).title)
+axes[0].legend(fontsize=7, loc="lower left")
+fig.suptitle(f"Figure 2 (right) — {caption}", fontsize=9)
+glue("fig02_loss_curves", fig, display=False)
+plots.plt.close(fig)  # shown once, through the glued figure below
+
+# %% [markdown]
+# ```{glue:figure} fig02_loss_curves
+# :name: fig02
+#
+# Loss on the fixed evaluation batch against the iteration, SGDM (black) and Adam (red). Thick: mean over seeds;
+# band: ± std/4 (as in the authors' plots); dashed: median; thin: every seed. Fidelity:
+# {glue:md}`fig02_caption`.
+# ```
+
+# %% [markdown]
+# ## Measuring the gap
+#
+# A run's **late loss** is the median of its evaluation losses over the last 10% of iterations: Adam's loss can
+# spike for a few evaluations (the thin lines show it), and one spike at the very last evaluation should not decide
+# the verdict by itself. The raw final losses are in the table too. For each seed we divide SGDM's late loss by
+# Adam's (the two runs share initialization and data, so the ratio compares like with like). The claim holds, in
+# our reading, when the **median of these paired ratios exceeds 2 and Adam is lower on every seed**; it holds partly
+# when the median ratio exceeds 1; otherwise it is not reproduced. The evaluation batch is finite: its standard error
+# (spread of the per-prompt losses / √1000) is shown relative to the loss, because per-prompt losses are
+# heavy-tailed.
+
+# %%
+def late_loss(result, optimizer):
+    """Per run: the median evaluation loss over the last 10% of iterations."""
+    late = result.eval_iterations >= 0.9 * result.eval_iterations[-1]
+    return np.median(result.eval_loss[result.runs(optimizer=optimizer)][:, late], axis=1)
+
+
+def final_losses(result, optimizer):
+    runs = result.runs(optimizer=optimizer)
+    return result.eval_loss[runs, -1], result.eval_loss_se[runs, -1]
+
+
+rows, table = [], []
+for name in settings:
+    result = results[name]
+    sgd, sgd_se = final_losses(result, "sgd")
+    adam, adam_se = final_losses(result, "adam")
+    ratios = late_loss(result, "sgd") / late_loss(result, "adam")
+    median_ratio = float(np.median(ratios))
+    adam_wins = int((ratios > 1).sum())
+    if median_ratio > 2 and adam_wins == len(ratios):
+        verdict = "reproduced"
+    elif median_ratio > 1:
+        verdict = "partly reproduced"
+    else:
+        verdict = "not reproduced"
+    table.append({"setting": name, "SGDM final loss (mean ± sd)": f"{sgd.mean():.3g} ± {sgd.std(ddof=1):.2g}",
+                  "Adam final loss (mean ± sd)": f"{adam.mean():.3g} ± {adam.std(ddof=1):.2g}",
+                  "SGDM median": f"{np.median(sgd):.3g}", "Adam median": f"{np.median(adam):.3g}",
+                  "paired late-loss ratio SGDM/Adam (median, range)":
+                      f"{median_ratio:.3g} ({ratios.min():.3g}–{ratios.max():.3g})",
+                  "Adam lower on": f"{adam_wins}/{len(ratios)} seeds",
+                  "eval-batch s.e. / loss": f"{np.median(sgd_se / sgd):.0%} (SGDM), {np.median(adam_se / adam):.0%} (Adam)"})
+    rows.append({"claim": "Adam ≫ SGD (loss gap)", "figure": "Fig. 2", "setting": name,
+                 "paper": "Adam well below SGDM in all three settings, to different extents",
+                 "ours": f"late loss SGDM/Adam: median paired ratio {median_ratio:.3g}, Adam lower on "
+                         f"{adam_wins}/{len(ratios)} seeds ({config['profile']} profile)",
+                 "verdict": verdict})
+    glue(f"fig02_ratio_{name}", median_ratio, display=False)
+    glue(f"fig02_verdict_{name}", Markdown(verdict), display=False)
+
+glue("fig02_caption", Markdown(caption), display=False)
+display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
+
+# %% [markdown]
+# The key numbers, rounded (CI's nbval compares this cell's output with the committed reference, so a drift in
+# the engine shows up as a failing test):
+
+# %% tags=["nbval-check"]
+# NBVAL_CHECK_OUTPUT
+for name in settings:
+    result = results[name]
+    init = result.eval_loss[:, 0].mean()
+    ratio = np.median(late_loss(result, "sgd") / late_loss(result, "adam"))
+    print(f"{name}: initial loss {init:.3g}, median late-loss ratio SGDM/Adam {ratio:.2g}")
+
+# %% [markdown]
+# ## What we see
+#
+# The median paired ratio of late losses, SGDM over Adam, is {glue:text}`fig02_ratio_setting1:.3g` in Setting 1,
+# {glue:text}`fig02_ratio_setting2:.3g` in Setting 2 and {glue:text}`fig02_ratio_setting3:.3g` in Setting 3, so
+# our verdicts are **{glue:md}`fig02_verdict_setting1`**, **{glue:md}`fig02_verdict_setting2`** and
+# **{glue:md}`fig02_verdict_setting3`**. With only five context examples (Setting 2) the in-context regression
+# problem itself is hard (N barely exceeds d = 5), both optimizers plateau at a much higher loss, and the gap is
+# small; with N = 20 the gap opens up. The thin per-seed lines show what the mean hides: Adam's curves are not
+# smooth, and on some seeds they spike before settling.
+#
+# ## How it compares with the paper
+#
+# The paper shows the three panels without numbers, and describes the gap as present "to different extents".
+# Our quick profile runs a tenth of the paper's 10,000 iterations; `make book PROFILE=paper` (or
+# `-p profile paper`) re-runs this page at the paper's fidelity (6 seeds, 10,000 iterations). The scorecard row
+# below carries the measured ratio and its verdict to the book's {doc}`scorecard <../book/scorecard>`.
+
+# %%
+scorecard.show(rows)
