@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import ParameterError, check_choice
 from .profiles import PROFILES
-from .scorecard import markdown_table, rows_of_notebook
+from .scorecard import MIME, markdown_table, rows_of_notebook
 from .settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,12 +101,19 @@ def settings_tables():
 
 
 def scorecard_table(executed):
+    """The scorecard rows of every executed notebook, as a markdown table. The rows' JSON is then removed from
+    the staged copies: the page shows the same rows as a table, and Sphinx knows no renderer for the JSON."""
+    import nbformat
+
     rows = []
     for path in executed:
-        import nbformat
-
-        for row in rows_of_notebook(nbformat.read(path, as_version=4)):
+        notebook = nbformat.read(path, as_version=4)
+        for row in rows_of_notebook(notebook):
             rows.append({**row, "figure": f"[{row['figure']}](../notebooks/{path.stem}.ipynb)"})
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                output.get("data", {}).pop(MIME, None)
+        nbformat.write(notebook, path)
     if not rows:
         return "_No notebook has reported a scorecard row yet._\n"
     return markdown_table(rows) + "\n"

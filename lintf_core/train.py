@@ -50,6 +50,17 @@ class Trajectories:
                 and (lr is None or np.isclose(self.lr[r], lr))
                 and (seed is None or self.seed[r] == seed)]
 
+    def late_loss(self, optimizer=None, fraction=0.1, **match):
+        """Per matching run: the median evaluation loss over the last `fraction` of iterations (robust to a
+        single spike at the very last evaluation, which the curves still show)."""
+        late = self.eval_iterations >= (1 - fraction) * self.eval_iterations[-1]
+        return np.median(self.eval_loss[self.runs(optimizer=optimizer, **match)][:, late], axis=1)
+
+    def spiking_runs(self, optimizer=None, factor=10.0, **match):
+        """Per matching run: did its evaluation loss ever rise above `factor` x its best value so far?"""
+        losses = self.eval_loss[self.runs(optimizer=optimizer, **match)]
+        return (losses > factor * np.minimum.accumulate(losses, axis=1)).any(axis=1)
+
     def to_payload(self):
         arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in _ARRAYS}
         return {"setting": self.setting, "config": self.config, "optimizer": list(self.optimizer), **arrays}

@@ -1,0 +1,41 @@
+"""Generated pages and profiles."""
+
+import nbformat
+import pytest
+
+from lintf_core import profiles, scorecard
+from lintf_core.book import settings_tables
+from lintf_core.errors import ParameterError
+from lintf_core.settings import SETTINGS
+
+
+def test_settings_tables_come_from_the_registry():
+    text = settings_tables()
+    for name, setting in SETTINGS.items():
+        assert f"`{name}`" in text
+    # the Table 2 vs code discrepancy is visible
+    row = next(line for line in text.splitlines() if line.startswith("| `setting1` | 0.02"))
+    assert "| 0.02 | 0.005 | 0.02 | 0.02 |" in row
+
+
+def test_profiles_and_overrides():
+    quick = profiles.resolve("quick")
+    paper = profiles.resolve("paper")
+    assert paper["seeds"] == [0, 1, 2, 3, 4, 5] and paper["n_iters"] == 10000 and paper["batch_size"] == 1000
+    assert quick["n_iters"] < paper["n_iters"]
+    assert profiles.resolve("quick", n_iters=300, seeds=None)["n_iters"] == 300
+    assert profiles.resolve("quick", seeds=None)["seeds"] == quick["seeds"]
+    with pytest.raises(ParameterError, match="profile"):
+        profiles.resolve("fast")
+
+
+def test_scorecard_rows_travel_through_notebook_outputs():
+    rows = [{"claim": "c", "figure": "Fig. 2", "setting": "setting1", "paper": "p", "ours": "o | x",
+             "verdict": "reproduced"}]
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={scorecard.MIME: rows, "text/plain": "t"})]
+    nb.cells = [cell]
+    assert scorecard.rows_of_notebook(nb) == rows
+    table = scorecard.markdown_table(rows)
+    assert "o \\| x" in table and table.count("\n") == 2

@@ -1,0 +1,99 @@
+"""The batched training engine against the straightforward reference loop, and its bookkeeping."""
+
+import numpy as np
+import pytest
+import torch
+
+from lintf_core.bench import reference_train
+from lintf_core.errors import ParameterError
+from lintf_core.train import train
+
+
+@pytest.mark.parametrize("setting", ["setting1", "setting3", "sphere"])
+def test_engine_matches_reference_loop(setting):
+    """Same seeds, same data streams: the batched engine and the one-run-at-a-time token-level loop with
+    torch.optim end at the same parameters (float32 round-off only)."""
+    result = train(setting, seeds=[0, 1], n_iters=15, batch_size=64, eval_every=5, iterate_every=15,
+                   progress=False, use_cache=False)
+    for r in range(result.n_runs):
+        params, losses = reference_train(setting, result.optimizer[r], int(result.seed[r]), float(result.lr[r]),
+                                         15, batch_size=64)
+        np.testing.assert_allclose(result.iterates[r, -1], params.numpy(), rtol=1e-3, atol=2e-5)
+        np.testing.assert_allclose(result.train_loss[r], losses, rtol=1e-3)
+
+
+def test_same_seed_shares_init_and_data_and_seeds_are_independent():
+    both = train("setting1", seeds=[1, 3], n_iters=10, batch_size=32, eval_every=5, progress=False,
+                 use_cache=False)
+    alone = train("setting1", seeds=[3], n_iters=10, batch_size=32, eval_every=5, progress=False, use_cache=False)
+    sgd, adam = both.runs(optimizer="sgd", seed=3), both.runs(optimizer="adam", seed=3)
+    # SGDM and Adam of one seed start from the same point and see the same first batch
+    assert np.array_equal(both.iterates[sgd[0], 0], both.iterates[adam[0], 0])
+    assert both.train_loss[sgd[0], 0] == both.train_loss[adam[0], 0]
+    assert both.eval_loss[sgd[0], 0] == both.eval_loss[adam[0], 0]
+    # seed 3's runs do not depend on whether seed 1 trained beside them
+    for opt in ("sgd", "adam"):
+        np.testing.assert_allclose(both.eval_loss[both.runs(optimizer=opt, seed=3)],
+                                   alone.eval_loss[alone.runs(optimizer=opt)], rtol=1e-5)
+
+
+def test_learning_rate_grid_and_recording_strides():
+    result = train("setting2", seeds=[0, 1], n_iters=20, lr={"sgd": 0.01, "adam": [0.001, 0.01]}, batch_size=16,
+                   eval_every=5, iterate_every=8, progress=False, use_cache=False)
+    assert result.n_runs == 6
+    assert sorted(result.lr[result.runs(optimizer="adam")]) == [0.001, 0.001, 0.01, 0.01]
+    assert list(result.eval_iterations) == [0, 5, 10, 15, 20]
+    assert list(result.iterate_iterations) == [0, 8, 16, 20]
+    assert result.eval_loss.shape == (6, 5) and result.train_loss.shape == (6, 20)
+    assert result.iterates.shape == (6, 4, 150)
+    assert np.all(result.eval_loss_se > 0)
+
+
+def test_setting_learning_rates_follow_the_code_or_the_paper():
+    code = train("setting1", seeds=[0], n_iters=0, progress=False, use_cache=False)
+    paper = train("setting1", seeds=[0], n_iters=0, lr_source="paper", progress=False, use_cache=False)
+    assert dict(zip(code.optimizer, code.lr)) == {"sgd": 0.02, "adam": 0.02}
+    assert dict(zip(paper.optimizer, paper.lr)) == {"sgd": 0.02, "adam": 0.005}
+
+
+def test_training_lowers_the_loss():
+    result = train("setting1", seeds=[0], n_iters=150, batch_size=256, eval_every=150, progress=False,
+                   use_cache=False)
+    assert np.all(result.eval_loss[:, -1] < 0.5 * result.eval_loss[:, 0])
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(setting="setting9"), "setting"),
+    (dict(setting="setting1", n_iters=-1), "n_iters"),
+    (dict(setting="setting1", lr=0.0), "lr"),
+    (dict(setting="setting1", lr={"adam": -1.0}), "lr[adam]"),
+    (dict(setting="setting1", optimizers=["rmsprop"]), "optimizer"),
+    (dict(setting="setting1", lr_source="blog"), "lr_source"),
+    (dict(setting="setting1", seeds=[]), "seeds"),
+    (dict(setting="setting1", batch_size=-5), "batch_size"),
+    (dict(setting="large"), "lr"),
+])
+def test_bad_input_is_one_line_naming_parameter_and_allowed_values(kwargs, name):
+    with pytest.raises(ParameterError) as error:
+        train(progress=False, **kwargs)
+    message = str(error.value)
+    assert message.startswith(f"{name}:") and "allowed:" in message and "\n" not in message
+
+
+def test_results_are_cached_and_reused(private_cache):
+    a = train("setting2", seeds=[0], n_iters=5, batch_size=8, progress=False)
+    assert len(list(private_cache.glob("*.pt"))) == 1
+    b = train("setting2", seeds=[0], n_iters=5, batch_size=8, progress=False)
+    assert np.array_equal(a.iterates, b.iterates) and a.config == b.config
+    train("setting2", seeds=[0], n_iters=6, batch_size=8, progress=False)
+    assert len(list(private_cache.glob("*.pt"))) == 2
+
+
+def test_late_loss_and_spike_detection():
+    result = train("setting1", seeds=[0, 1], n_iters=0, progress=False, use_cache=False)
+    result.eval_iterations = np.arange(0, 101, 10)
+    result.eval_loss = np.array([[5, 4, 3, 2, 1, 1, 1, 1, 1, 2, 100.0]] * 2 + [[5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1]] * 2)
+    # the last 10% are iterations 90 and 100: median of (2, 100) and of (1, 1)
+    np.testing.assert_allclose(result.late_loss(seed=0), [51.0, 51.0])
+    np.testing.assert_allclose(result.late_loss(seed=1), [1.0, 1.0])
+    assert result.spiking_runs(factor=10).tolist() == [True, True, False, False]
