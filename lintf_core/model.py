@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .data import INIT, Prompts, PromptStatistics, child_seed, input_matrix
 from .errors import check_choice
 from .settings import ATTENTIONS, PARAMETRIZATIONS
 
@@ -61,8 +62,6 @@ class Architecture:
 
 def init_params(arch, seeds, std):
     """Initial parameters, i.i.d. N(0, std^2), one row per seed, each from its own seed's init stream."""
-    from .data import INIT, child_seed
-
     rows = [torch.randn(arch.n_params, generator=torch.Generator().manual_seed(child_seed(s, INIT))) for s in seeds]
     return torch.stack(rows) * std
 
@@ -172,8 +171,6 @@ def predict_statistics(theta, arch, stats):
 def per_prompt_loss(theta, arch, data):
     """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention) or
     Prompts (any attention)."""
-    from .data import Prompts, PromptStatistics, input_matrix
-
     if isinstance(data, PromptStatistics):
         return (predict_statistics(theta, arch, data) - data.target) ** 2
     if isinstance(data, Prompts):

@@ -123,10 +123,11 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
         raise ParameterError("seeds", seeds, "a non-empty list of distinct integers >= 0")
     n_iters = check_nonnegative_int("n_iters", n_iters)
     check_choice("lr_source", lr_source, LR_SOURCES)
-    batch_size = check_positive("batch_size", batch_size or setting.batch_size, integer=True)
+    batch_size = check_positive("batch_size", setting.batch_size if batch_size is None else batch_size, integer=True)
     eval_every = check_positive("eval_every", eval_every, integer=True)
     eval_batch_size = check_positive("eval_batch_size", eval_batch_size, integer=True)
     iterate_every = check_positive("iterate_every", iterate_every, integer=True)
+    eval_seed = check_nonnegative_int("eval_seed", eval_seed)
     clip = setting.clip("code") if clip is None else check_positive("clip", clip)
     lrs = _learning_rates(setting, optimizers, lr, lr_source)
     if setting.target != "linear":
@@ -157,7 +158,7 @@ def _train(setting, arch, runs, config, progress):
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
 
     eval_at = list(range(0, n_iters + 1, config["eval_every"]))
-    iterate_at = sorted(set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters})
+    iterate_at = set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters}
     eval_loss, eval_se, iterates = [], [], []
     train_loss = torch.empty(len(runs), n_iters)
     grad_norm = torch.empty(len(runs), n_iters)
@@ -184,5 +185,5 @@ def _train(setting, arch, runs, config, progress):
         lr=np.array([v for _, _, v in runs], dtype=np.float64), seed=np.array([s for s, _, _ in runs]),
         eval_iterations=np.array(eval_at), eval_loss=torch.stack(eval_loss, 1).numpy(),
         eval_loss_se=torch.stack(eval_se, 1).numpy(), train_loss=train_loss.numpy(), grad_norm=grad_norm.numpy(),
-        iterate_iterations=np.array(iterate_at), iterates=torch.stack(iterates, 1).numpy(),
+        iterate_iterations=np.array(sorted(iterate_at)), iterates=torch.stack(iterates, 1).numpy(),
     )

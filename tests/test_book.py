@@ -39,3 +39,18 @@ def test_scorecard_rows_travel_through_notebook_outputs():
     assert scorecard.rows_of_notebook(nb) == rows
     table = scorecard.markdown_table(rows)
     assert "o \\| x" in table and table.count("\n") == 2
+
+
+def test_a_failing_cell_stops_the_build_and_is_shown(tmp_path, capsys):
+    from lintf_core.book import execute
+
+    source = tmp_path / "figXX_broken.py"
+    source.write_text('# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nx = 1\n\n# %%\nraise ValueError("boom " + profile)\n')
+    output = tmp_path / "out" / "figXX_broken.ipynb"
+    with pytest.raises(SystemExit) as stop:
+        execute(source, output, {"profile": "paper"})
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "figXX_broken.py" in err and "ValueError: boom paper" in err and 'raise ValueError("boom " + profile)' in err
+    assert not output.exists(), "no half-executed notebook is left behind"
+    assert not any(output.parent.iterdir())
