@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from .data import INIT, TRAIN, PromptStream, child_seed
+from .data import EVAL, INIT, TRAIN, PromptStream, child_seed, input_matrix
 from .settings import get_setting
 
 
@@ -30,11 +30,16 @@ def reference_forward(params, Z):
     return -Z[:, d, n]
 
 
-def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip=None):
-    """One run, the straightforward way. Returns (final parameters (n_params,), per-iteration minibatch losses)."""
-    from .data import input_matrix
-
+def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip=None, eval_every=None,
+                    eval_batch_size=1000, eval_seed=99):
+    """One run, the straightforward way. Returns (final parameters (n_params,), per-iteration minibatch losses,
+    evaluations): with eval_every, evaluations lists (t, mean, median) of the per-prompt losses on the same fixed
+    evaluation batch the engine uses."""
     setting = get_setting(setting)
+    evaluations = []
+    if eval_every:
+        eval_prompts = PromptStream(setting, eval_seed, EVAL).sample(eval_batch_size)
+        eval_Z = input_matrix(eval_prompts)
     batch_size = batch_size or setting.batch_size
     clip = setting.clip("code") if clip is None else clip
     generator = torch.Generator().manual_seed(child_seed(seed, INIT))
@@ -46,7 +51,13 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
         opt = torch.optim.AdamW([params], lr=lr, betas=(0.9, 0.9), weight_decay=0.0)
     stream = PromptStream(setting, seed, TRAIN)
     losses = []
-    for _ in range(n_iters):
+    for t in range(n_iters + 1):
+        if eval_every and t % eval_every == 0:
+            with torch.no_grad():
+                per_prompt = (reference_forward(params, eval_Z) - eval_prompts.y_query) ** 2
+            evaluations.append((t, per_prompt.mean().item(), per_prompt.median().item()))
+        if t == n_iters:
+            break
         prompts = stream.sample(batch_size)
         loss = ((reference_forward(params, input_matrix(prompts)) - prompts.y_query) ** 2).mean()
         opt.zero_grad()
@@ -56,7 +67,7 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
             params.grad.mul_(clip / norm)
         opt.step()
         losses.append(loss.item())
-    return params.detach().reshape(-1), losses
+    return params.detach().reshape(-1), losses, evaluations
 
 
 def _median_time(fn, rounds):

@@ -17,31 +17,36 @@ def use_book_style():
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titleweight": "bold"})
 
 
-def loss_curves(ax, trajectories, band_divisor=4, per_seed=True, title=None):
+METRIC_LABELS = {"eval_loss": "loss (mean over evaluation prompts)",
+                 "eval_loss_median": "median per-prompt loss"}
+
+
+def loss_curves(ax, trajectories, metric="eval_loss", band_divisor=4, per_seed=True, title=None):
     """Evaluation loss vs iteration per optimizer (and learning rate): the mean over seeds (thick), a band of
     +-std/band_divisor around it (the authors' plots use std/4, unbiased std), every seed (thin) and the median
-    (dashed). Log y axis."""
+    over seeds (dashed). Log y axis. metric: "eval_loss" (the paper's) or "eval_loss_median"."""
     x = trajectories.eval_iterations
     for opt in OPTIMIZER_LABELS:
         for lr in sorted({float(v) for v in trajectories.lr[trajectories.runs(optimizer=opt)]}):
             runs = trajectories.runs(optimizer=opt, lr=lr)
-            losses = trajectories.eval_loss[runs]
+            losses = getattr(trajectories, metric)[runs]
             mean = losses.mean(0)
             std = losses.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
             color = COLORS[opt]
             ax.plot(x, mean, color=color, lw=2, label=f"{OPTIMIZER_LABELS[opt]} (lr {lr:g}): mean")
             ax.fill_between(x, mean - std / band_divisor, mean + std / band_divisor, color=color, alpha=0.1, lw=0)
             if len(runs) > 1:
-                ax.plot(x, np.median(losses, 0), color=color, lw=1, ls="--", label="median")
+                ax.plot(x, np.median(losses, 0), color=color, lw=1, ls="--", label="median over seeds")
                 if per_seed:
                     ax.plot(x, losses.T, color=color, lw=0.5, alpha=0.3)
     ax.set_yscale("log", nonpositive="clip")
     ax.set_xlabel("Iteration")
-    ax.set_ylabel("loss (log scale)")
+    ax.set_ylabel(METRIC_LABELS[metric])
     if title:
         ax.set_title(title)
 
 
-def row_of_axes(n, width=4.2, height=3.6):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, constrained_layout=True)
-    return fig, list(axes[0])
+def grid_of_axes(rows, cols, width=4.2, height=3.4):
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             constrained_layout=True)
+    return fig, axes

@@ -1,10 +1,15 @@
 """Fidelity profiles. `quick`: every notebook in about a minute on 2 cores (CI). `paper`: the paper's fidelity."""
 
-from .errors import check_choice
+import json
+
+from .errors import ParameterError, check_choice
 
 PROFILES = {
-    "quick": dict(seeds=[0, 1, 2], n_iters=1000, batch_size=1000, eval_every=50, eval_batch_size=1000),
-    "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000),
+    # reference_iters: length of the cross-check run of the straightforward reference loop (lintf_core.bench)
+    "quick": dict(seeds=[0, 1, 2], n_iters=1000, batch_size=1000, eval_every=50, eval_batch_size=1000,
+                  reference_iters=1000),
+    "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
+                  reference_iters=3000),
 }
 
 
@@ -22,3 +27,20 @@ def describe(values):
     seeds = values["seeds"]
     return (f"profile '{values['profile']}': {len(seeds)} seeds, {values['n_iters']} iterations, "
             f"batch {values['batch_size']}, evaluation batch {values['eval_batch_size']}")
+
+
+def as_list(name, value):
+    """A list parameter as papermill may deliver it: a list, a JSON list string ('["setting3"]', as from
+    `-p settings '["setting3"]'`), a single value, or None (kept: "take it from the profile")."""
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise ParameterError(name, value, 'a JSON list such as \'["setting1", "setting3"]\'') from None
+        if isinstance(parsed, list):
+            return parsed
+    return [value]

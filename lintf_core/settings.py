@@ -79,12 +79,12 @@ SETTINGS = {
             lr_note="Adam: Table 2 says 0.02, the code uses 0.005 (looks swapped with Setting 1)",
         ),
         Setting(
-            name="setting3", title="Setting 3: N=20, x ~ sqrt(Gamma(0.1, 10)) Unif(S^4)",
+            name="setting3", title="Setting 3: N=20, x ~ √Γ(0.1, 10)·Unif(S⁴)",
             paper_ref="Table 1; Figs. 2-5, 16", n_layers=3, d=5, n_context=20, covariates="gamma",
             lr_paper=(0.02, 0.02), lr_code=(0.02, 0.02),
         ),
         Setting(
-            name="sphere", title="Spherical covariates: x ~ Unif(S^4)", paper_ref="Section 4.1, Figs. 9-11",
+            name="sphere", title="Spherical: x ~ Unif(S⁴)", paper_ref="Section 4.1, Figs. 9-11",
             n_layers=3, d=5, n_context=20, covariates="sphere", lr_paper=(5.0, 0.1), lr_code=(5.0, 0.1),
             clip_code=0.1,
             lr_note="clipping: the code uses 0.1 for spherical data, the paper says 1 for all settings",

@@ -34,6 +34,7 @@ class Trajectories:
     eval_iterations: np.ndarray  # (T,) iterations t at which x_t was evaluated (t = 0 is the initialization)
     eval_loss: np.ndarray  # (R, T) mean loss on the fixed evaluation batch
     eval_loss_se: np.ndarray  # (R, T) its standard error over the batch's prompts (sampling spread)
+    eval_loss_median: np.ndarray  # (R, T) the median per-prompt loss: the typical prompt, not the heavy tail
     train_loss: np.ndarray  # (R, n_iters) minibatch loss at x_t, before step t
     grad_norm: np.ndarray  # (R, n_iters) minibatch gradient norm at x_t, before clipping
     iterate_iterations: np.ndarray  # (K,)
@@ -50,11 +51,11 @@ class Trajectories:
                 and (lr is None or np.isclose(self.lr[r], lr))
                 and (seed is None or self.seed[r] == seed)]
 
-    def late_loss(self, optimizer=None, fraction=0.1, **match):
-        """Per matching run: the median evaluation loss over the last `fraction` of iterations (robust to a
-        single spike at the very last evaluation, which the curves still show)."""
+    def late_loss(self, optimizer=None, fraction=0.1, metric="eval_loss", **match):
+        """Per matching run: the median over the last `fraction` of iterations of `metric` (eval_loss or
+        eval_loss_median); robust to a single spike at the very last evaluation, which the curves still show."""
         late = self.eval_iterations >= (1 - fraction) * self.eval_iterations[-1]
-        return np.median(self.eval_loss[self.runs(optimizer=optimizer, **match)][:, late], axis=1)
+        return np.median(getattr(self, metric)[self.runs(optimizer=optimizer, **match)][:, late], axis=1)
 
     def spiking_runs(self, optimizer=None, factor=10.0, **match):
         """Per matching run: did its evaluation loss ever rise above `factor` x its best value so far?"""
@@ -73,14 +74,15 @@ class Trajectories:
 
     def to_json(self):
         """The CLI's JSON (design.md): {"setting", "config", "runs": [{optimizer, lr, seed, iterations, eval_loss,
-        eval_loss_se}, ...]}."""
+        eval_loss_se, eval_loss_median}, ...]}."""
         runs = [{"optimizer": self.optimizer[r], "lr": float(self.lr[r]), "seed": int(self.seed[r]),
                  "iterations": self.eval_iterations.tolist(), "eval_loss": _floats(self.eval_loss[r]),
-                 "eval_loss_se": _floats(self.eval_loss_se[r])} for r in range(self.n_runs)]
+                 "eval_loss_se": _floats(self.eval_loss_se[r]),
+                 "eval_loss_median": _floats(self.eval_loss_median[r])} for r in range(self.n_runs)]
         return {"setting": self.setting, "config": self.config, "runs": runs}
 
 
-_ARRAYS = ("lr", "seed", "eval_iterations", "eval_loss", "eval_loss_se", "train_loss", "grad_norm",
+_ARRAYS = ("lr", "seed", "eval_iterations", "eval_loss", "eval_loss_se", "eval_loss_median", "train_loss", "grad_norm",
            "iterate_iterations", "iterates")
 
 
@@ -159,7 +161,7 @@ def _train(setting, arch, runs, config, progress):
 
     eval_at = list(range(0, n_iters + 1, config["eval_every"]))
     iterate_at = set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters}
-    eval_loss, eval_se, iterates = [], [], []
+    eval_loss, eval_se, eval_median, iterates = [], [], [], []
     train_loss = torch.empty(len(runs), n_iters)
     grad_norm = torch.empty(len(runs), n_iters)
 
@@ -171,6 +173,7 @@ def _train(setting, arch, runs, config, progress):
                 per_prompt = per_prompt_loss(theta, arch, eval_stats)
             eval_loss.append(per_prompt.mean(1))
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
+            eval_median.append(per_prompt.median(1).values)
         if t == n_iters:
             break
         # One fresh batch per seed; the runs of a seed all see it.
@@ -184,6 +187,7 @@ def _train(setting, arch, runs, config, progress):
         setting=setting.name, config=config, optimizer=[o for _, o, _ in runs],
         lr=np.array([v for _, _, v in runs], dtype=np.float64), seed=np.array([s for s, _, _ in runs]),
         eval_iterations=np.array(eval_at), eval_loss=torch.stack(eval_loss, 1).numpy(),
-        eval_loss_se=torch.stack(eval_se, 1).numpy(), train_loss=train_loss.numpy(), grad_norm=grad_norm.numpy(),
+        eval_loss_se=torch.stack(eval_se, 1).numpy(), eval_loss_median=torch.stack(eval_median, 1).numpy(),
+        train_loss=train_loss.numpy(), grad_norm=grad_norm.numpy(),
         iterate_iterations=np.array(sorted(iterate_at)), iterates=torch.stack(iterates, 1).numpy(),
     )

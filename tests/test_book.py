@@ -54,3 +54,12 @@ def test_a_failing_cell_stops_the_build_and_is_shown(tmp_path, capsys):
     assert "figXX_broken.py" in err and "ValueError: boom paper" in err and 'raise ValueError("boom " + profile)' in err
     assert not output.exists(), "no half-executed notebook is left behind"
     assert not any(output.parent.iterdir())
+
+
+def test_list_parameters_as_papermill_delivers_them():
+    assert profiles.as_list("settings", '["setting3"]') == ["setting3"]
+    assert profiles.as_list("settings", "setting2") == ["setting2"]
+    assert profiles.as_list("seeds", "[0, 4]") == [0, 4]
+    assert profiles.as_list("seeds", None) is None
+    with pytest.raises(ParameterError, match="settings"):
+        profiles.as_list("settings", '["setting3"')

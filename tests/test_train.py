@@ -16,10 +16,13 @@ def test_engine_matches_reference_loop(setting):
     result = train(setting, seeds=[0, 1], n_iters=15, batch_size=64, eval_every=5, iterate_every=15,
                    progress=False, use_cache=False)
     for r in range(result.n_runs):
-        params, losses = reference_train(setting, result.optimizer[r], int(result.seed[r]), float(result.lr[r]),
-                                         15, batch_size=64)
+        params, losses, evaluations = reference_train(setting, result.optimizer[r], int(result.seed[r]),
+                                                      float(result.lr[r]), 15, batch_size=64, eval_every=5)
         np.testing.assert_allclose(result.iterates[r, -1], params.numpy(), rtol=1e-3, atol=2e-5)
         np.testing.assert_allclose(result.train_loss[r], losses, rtol=1e-3)
+        assert [t for t, _, _ in evaluations] == list(result.eval_iterations)
+        np.testing.assert_allclose([m for _, m, _ in evaluations], result.eval_loss[r], rtol=1e-3)
+        np.testing.assert_allclose([m for _, _, m in evaluations], result.eval_loss_median[r], rtol=1e-3)
 
 
 def test_same_seed_shares_init_and_data_and_seeds_are_independent():
