@@ -76,7 +76,7 @@ for name in settings:
                           batch_size=config["batch_size"], eval_every=config["eval_every"],
                           eval_batch_size=config["eval_batch_size"])
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plots.grid_of_axes(2, len(settings))
 for column, name in enumerate(settings):
     plots.loss_curves(axes[0, column], results[name], metric="eval_loss", title=get_setting(name).title)
@@ -109,7 +109,7 @@ plots.plt.close(fig)  # shown once, through the glued figure below
 # (spread of the per-prompt losses / √1000) is shown relative to the loss, because per-prompt losses are
 # heavy-tailed.
 
-# %%
+# %% tags=["hide-input"]
 def final_losses(result, optimizer):
     runs = result.runs(optimizer=optimizer)
     return result.eval_loss[runs, -1], result.eval_loss_se[runs, -1]
@@ -167,7 +167,10 @@ def spike_count(result, optimizer):
 spike_summary = "; ".join(f"{get_setting(name).title.split(':')[0]}: {spike_count(results[name], 'adam')}, "
                           f"{spike_count(results[name], 'sgd')}" for name in settings)
 glue("fig02_spikes", Markdown(spike_summary), display=False)
-display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
+# One column per setting: easier to read than one very wide row per setting.
+metrics = [key for key in table[0] if key != "setting"]
+display(Markdown(scorecard.markdown_table([{"": m, **{t["setting"]: t[m] for t in table}} for m in metrics],
+                                          columns=["", *settings])))
 
 # %% [markdown]
 # **Cross-check.** Are Adam's spikes a property of the problem or an artefact of our batched engine? The
@@ -175,7 +178,7 @@ display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 # `torch.optim`; the tests hold it equal to the engine step by step) re-trains the most spike-prone Adam run on its
 # own and is evaluated on the same batch.
 
-# %%
+# %% tags=["hide-input"]
 spike_rate = {name: results[name].spiking_runs("adam").mean() for name in settings}
 spiky = max(settings, key=spike_rate.get)
 if spike_rate[spiky] > 0:
