@@ -100,15 +100,15 @@ class PromptStatistics:
 def prompt_statistics(prompts):
     """PromptStatistics of a batch of prompts with any leading dimensions (..., B, N, d)."""
     x = prompts.x.movedim((-3, -2), (-1, -2)).contiguous()  # (..., d, N, B)
-    w = prompts.w.movedim(-2, -1)  # (..., d, B)
+    y = prompts.y.movedim(-2, -1)  # (..., N, B)
     n = x.shape[-2]
     # S = (1/N) sum_n x_n x_n^T, accumulated over n: long vectorised ops instead of thousands of tiny matmuls.
     S = x[..., :, None, 0, :] * x[..., None, :, 0, :]
     for i in range(1, n):
         S = torch.addcmul(S, x[..., :, None, i, :], x[..., None, :, i, :])
     S = S / n
-    b = (S * w.unsqueeze(-3)).sum(-2)  # (1/N) sum_n x_n y_n = S w
-    c = (b * w).sum(-2, keepdim=True)  # (1/N) sum_n y_n^2 = w^T S w
+    b = (x * y.unsqueeze(-3)).mean(-2)  # (1/N) sum_n x_n y_n
+    c = (y * y).mean(-2, keepdim=True)  # (1/N) sum_n y_n^2
     G = torch.cat([torch.cat([S, b.unsqueeze(-2)], -2), torch.cat([b, c], -2).unsqueeze(-3)], -3)
     x_query = prompts.x_query.movedim(-2, -1)
     z_query = torch.cat([x_query, torch.zeros_like(x_query[..., :1, :])], -2)
