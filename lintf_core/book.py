@@ -33,10 +33,10 @@ def select(only):
     sources = notebook_sources()
     if not only:
         return sources
-    chosen = [s for s in sources if any(s.stem.startswith(prefix) for prefix in only)]
-    if not chosen or len(chosen) < len(set(only)):
-        raise ParameterError("only", list(only), ", ".join(s.stem for s in sources))
-    return chosen
+    for prefix in only:
+        if not any(s.stem.startswith(prefix) for s in sources):
+            raise ParameterError("only", prefix, ", ".join(s.stem for s in sources))
+    return [s for s in sources if any(s.stem.startswith(prefix) for prefix in only)]
 
 
 def check_kernel():
@@ -132,10 +132,11 @@ def build(profile="quick", only=(), parameters=None):
     chosen = select(only)
     check_kernel()
     executed_dir = STAGE / "notebooks"
-    for name in ("book", "_config.yml", "_toc.yml"):
-        target = STAGE / name
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, target)
+    STAGE.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(STAGE / "book", ignore_errors=True)
+    shutil.copytree(ROOT / "book", STAGE / "book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, STAGE / name)
     for source in chosen:
         print(f"executing {source.name} (profile {profile})", flush=True)
         execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})

@@ -19,7 +19,7 @@ from .settings import COVARIATES
 
 # Independent random streams per (seed, purpose): runs with the same seed share their initialization and their
 # training data, and the evaluation batch has its own seed (99, as in the authors' code).
-INIT, TRAIN, EVAL, NOISE = 0, 1, 2, 3
+INIT, TRAIN, EVAL = 0, 1, 2
 
 
 def child_seed(seed, purpose):

@@ -4,7 +4,7 @@ Where the paper [P] and the authors' code [C] disagree, both values are kept: th
 produced the published figures (paper-facts §2), and `lr_source="paper"` picks Table 2 instead.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from .errors import ParameterError, check_choice
 
@@ -49,9 +49,6 @@ class Setting:
     def clip(self, source="code"):
         check_choice("clip_source", source, LR_SOURCES)
         return self.clip_code if source == "code" else self.clip_paper
-
-    def with_overrides(self, **changes):
-        return replace(self, **changes)
 
     def as_dict(self):
         return asdict(self)

@@ -63,3 +63,11 @@ def test_list_parameters_as_papermill_delivers_them():
     assert profiles.as_list("seeds", None) is None
     with pytest.raises(ParameterError, match="settings"):
         profiles.as_list("settings", '["setting3"')
+
+
+def test_only_names_an_existing_notebook():
+    from lintf_core.book import select
+
+    assert [p.stem for p in select(["fig02"])] == ["fig02_adam_vs_sgd"]
+    with pytest.raises(ParameterError, match="only: got 'fig99'"):
+        select(["fig02", "fig99"])
