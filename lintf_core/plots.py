@@ -6,6 +6,7 @@ Colours follow the authors' plots: SGDM black, Adam red; bands have alpha 0.1.
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from scipy import stats
 
 from .train import OPTIMIZER_LABELS
 
@@ -50,3 +51,22 @@ def grid_of_axes(rows, cols, width=4.2, height=3.4):
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
                              constrained_layout=True)
     return fig, axes
+
+
+def noise_histogram(ax, norms, title=None):
+    """Figure 3's panel: a density histogram (100 bins) of gradient-error norms with an inset q-q plot against the
+    best-fit Gaussian (scipy.stats.probplot; red: least-squares line). Points above the line on the right are a
+    tail heavier than Gaussian."""
+    ax.hist(norms, bins=100, density=True, color="tab:blue", alpha=0.8)
+    ax.set_xlabel("Gradient error")
+    ax.set_ylabel("Density")
+    if title:
+        ax.set_title(title)
+    inset = ax.inset_axes([0.58, 0.5, 0.38, 0.38])
+    (theoretical, ordered), (slope, intercept, _) = stats.probplot(norms, dist=stats.norm)
+    inset.plot(theoretical, ordered, "o", ms=2, mfc="none", mec="tab:blue")
+    inset.plot(theoretical, slope * theoretical + intercept, color="tab:red", lw=1)
+    inset.set_xticks([])
+    inset.set_yticks([])
+    inset.set_xlabel("Gaussian quantiles", fontsize=6, labelpad=1)
+    inset.set_ylabel("ordered errors", fontsize=6, labelpad=1)

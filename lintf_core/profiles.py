@@ -6,10 +6,11 @@ from .errors import ParameterError, check_choice
 
 PROFILES = {
     # reference_iters: length of the cross-check run of the straightforward reference loop (lintf_core.bench)
+    # noise_*: Figure 3's stochastic gradients at initialization (count, and prompts of the "true" gradient)
     "quick": dict(seeds=[0, 1, 2], n_iters=1000, batch_size=1000, eval_every=50, eval_batch_size=1000,
-                  reference_iters=1000),
+                  reference_iters=1000, noise_samples=2000, noise_true_batch=100000),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
-                  reference_iters=3000),
+                  reference_iters=3000, noise_samples=10000, noise_true_batch=100000),
 }
 
 

@@ -1,0 +1,114 @@
+"""Landscape diagnostics (Section 2 of the paper): gradient noise and its tails, Hessians and robust condition
+numbers, directional smoothness. Everything is batched over runs, like the engine.
+
+Gradient noise (Fig. 3, as in the authors' code): at a point theta, the "true" gradient is one gradient on a single
+batch of `true_batch` prompts; each stochastic gradient comes from a fresh batch of `batch_size` prompts; the
+statistic is the norm of their difference over all parameters. The stochastic gradients are independent, so they
+are computed `chunk` at a time as if they were runs of the engine.
+"""
+
+import numpy as np
+import torch
+from scipy import stats as scipy_stats
+
+from . import cache
+from .data import PromptStream, prompt_statistics
+from .model import Architecture, init_params, loss, loss_and_grad
+from .settings import get_setting
+
+NOISE = 3  # the prompt-stream purpose of noise batches (INIT, TRAIN, EVAL are 0, 1, 2)
+
+
+def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
+    """The gradient at theta (n_params,) of the loss on one batch of n_prompts fresh prompts (accumulated in
+    chunks of equal weight, so the result is the gradient of the mean over all n_prompts)."""
+    stream = PromptStream(setting, seed, NOISE)
+    total, done = torch.zeros_like(theta), 0
+    while done < n_prompts:
+        size = min(chunk, n_prompts - done)
+        _, grad = loss_and_grad(theta[None], arch, prompt_statistics(stream.sample(size)))
+        total += grad[0] * size
+        done += size
+    return total / n_prompts
+
+
+def gradient_noise(setting, arch, theta, n_samples, batch_size, true_batch, seed, chunk=50):
+    """Norms |g_i - grad f| of n_samples stochastic gradients at theta (n_params,), each on a fresh batch of
+    batch_size prompts, against the gradient on one batch of true_batch prompts. Returns a numpy array."""
+    reference = true_gradient(setting, arch, theta, true_batch, seed=seed + 1_000_000)
+    stream = PromptStream(setting, seed, NOISE)
+    norms = []
+    for start in range(0, n_samples, chunk):
+        size = min(chunk, n_samples - start)
+        prompts = stream.sample(size * batch_size)
+        # view the size*batch_size prompts as `size` independent batches, i.e. `size` runs of the engine
+        for field in ("x", "w", "x_query"):
+            value = getattr(prompts, field)
+            setattr(prompts, field, value.reshape(size, batch_size, *value.shape[1:]))
+        _, grads = loss_and_grad(theta.expand(size, -1), arch, prompt_statistics(prompts))
+        norms.append((grads - reference).norm(dim=1))
+    return torch.cat(norms).numpy()
+
+
+def noise_at_init(setting, seed=1, n_samples=10000, batch_size=1000, true_batch=100000, use_cache=True):
+    """Figure 3's sample: gradient-noise norms at the initialization of `seed` (the authors used seed 1), cached."""
+    setting = get_setting(setting)
+    arch = Architecture.of(setting)
+    config = dict(kind="noise_at_init", setting=setting.as_dict(), seed=seed, n_samples=n_samples,
+                  batch_size=batch_size, true_batch=true_batch)
+
+    def compute():
+        theta = init_params(arch, [seed], setting.init_std)[0]
+        return {"norms": torch.from_numpy(gradient_noise(setting, arch, theta, n_samples, batch_size, true_batch,
+                                                         seed))}
+
+    return cache.cached(config, compute, use_cache)["norms"].numpy()
+
+
+def tail_statistics(samples, quantiles=(0.99, 0.999)):
+    """Numbers that say how heavy a sample's right tail is, next to a Gaussian fitted by mean and sd:
+    excess kurtosis (0 for a Gaussian), the Hill estimate of the tail index from the top k = floor(sqrt(n))
+    order statistics (small = heavy: a Student-t with nu degrees of freedom has index nu; a Gaussian's estimate
+    grows without bound with n), and where the top quantiles sit in units of the fitted sd (Gaussian:
+    2.33 sd at 99%, 3.09 sd at 99.9%)."""
+    x = np.asarray(samples, dtype=np.float64)
+    mean, sd = x.mean(), x.std(ddof=1)
+    k = int(np.floor(np.sqrt(len(x))))
+    top = np.sort(x)[::-1][:k + 1]
+    hill = 1.0 / np.mean(np.log(top[:k] / top[k])) if top[k] > 0 else float("nan")
+    out = {"n": len(x), "mean": mean, "sd": sd, "excess_kurtosis": float(scipy_stats.kurtosis(x)),
+           "skewness": float(scipy_stats.skew(x)), "hill_tail_index": float(hill), "hill_k": k}
+    for q in quantiles:
+        out[f"q{q:g}_in_sd"] = float((np.quantile(x, q) - mean) / sd)
+        out[f"q{q:g}_gaussian_in_sd"] = float(scipy_stats.norm.ppf(q))
+    return out
+
+
+def hessians(theta, arch, data):
+    """The exact Hessian of the loss on `data` for every run: (runs, n_params, n_params).
+    data: PromptStatistics or Prompts shared by all runs."""
+    return torch.stack([torch.func.hessian(lambda t: loss(t[None], arch, data)[0])(row) for row in theta])
+
+
+def robust_condition_number(H, method="diagonal"):
+    """R_med = max / median, per matrix of H (..., p, p).
+    method "diagonal": |diag H| (Jiang et al.'s approximation, as in the authors' code; the median of an even
+    count is the LOWER middle value, as torch.median); "eigenvalues": lambda_max / lambda_median of the
+    eigenvalues, the definition in the paper's text (same median convention)."""
+    if method == "diagonal":
+        values = H.diagonal(dim1=-2, dim2=-1).abs()
+    elif method == "eigenvalues":
+        values = torch.linalg.eigvalsh(H)
+    else:
+        raise ValueError(f"method: got {method!r}; allowed: diagonal, eigenvalues")
+    return values.max(dim=-1).values / values.median(dim=-1).values
+
+
+def directional_smoothness(theta, direction, arch, data):
+    """u^T H(theta) u / |u|^2 per run, for directions (runs, n_params) (e.g. the step actually taken): one
+    forward-over-reverse pass (jvp of the gradient), no Hessian formed."""
+    def grad(t):
+        return torch.func.grad(lambda tt: loss(tt, arch, data).sum())(t)
+
+    _, hvp = torch.func.jvp(grad, (theta,), (direction,))
+    return (hvp * direction).sum(1) / (direction * direction).sum(1)
