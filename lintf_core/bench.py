@@ -106,5 +106,45 @@ def run(setting="setting1", n_runs=12, iters=20, rounds=3):
     print(f"  lintf engine (batched runs, prompt statistics):               {engine_rate:8.1f} run-steps/s "
           f"({1e3 / engine_rate:6.2f} ms per run-step)")
     print(f"  speed-up: {engine_rate / reference_rate:.1f}x")
+    diagnostics = run_diagnostics(setting, rounds=rounds)
     return {"engine_run_steps_per_s": engine_rate, "reference_run_steps_per_s": reference_rate,
-            "speedup": engine_rate / reference_rate}
+            "speedup": engine_rate / reference_rate, **diagnostics}
+
+
+def run_diagnostics(setting="setting1", rounds=3):
+    """Second-order and noise throughput: exact Hessians per second on the 1,000-prompt evaluation batch, against
+    torch.autograd.functional.hessian on the reference (token-level) model; stochastic gradients per second for
+    the noise histogram (batches of 1,000), against one reference backward pass per batch."""
+    from .data import prompt_statistics
+    from .diagnostics import gradient_noise, hessians
+    from .model import Architecture, init_params
+
+    s = get_setting(setting)
+    arch = Architecture.of(s)
+    theta = init_params(arch, [0, 1], s.init_std)
+    eval_prompts = PromptStream(s, 99, EVAL).sample(1000)
+    stats, Z = prompt_statistics(eval_prompts), input_matrix(eval_prompts)
+
+    def reference_loss(flat):
+        return ((reference_forward(flat.reshape(s.n_layers, 2, s.d, s.d), Z) - eval_prompts.y_query) ** 2).mean()
+
+    t_hessian = _median_time(lambda: hessians(theta, arch, stats), rounds) / len(theta)
+    t_hessian_ref = _median_time(lambda: torch.autograd.functional.hessian(reference_loss, theta[0]), 1)
+
+    n = 200
+    t_noise = _median_time(lambda: gradient_noise(s, arch, theta[0], n, 1000, 1000, seed=0), rounds) / n
+    stream = PromptStream(s, 0, TRAIN)
+
+    def reference_noise():
+        for _ in range(20):
+            p = stream.sample(1000)
+            params = theta[0].reshape(s.n_layers, 2, s.d, s.d).clone().requires_grad_(True)
+            ((reference_forward(params, input_matrix(p)) - p.y_query) ** 2).mean().backward()
+
+    t_noise_ref = _median_time(reference_noise, rounds) / 20
+    print(f"  exact Hessians ({arch.n_params}x{arch.n_params}, 1,000 prompts): {1 / t_hessian:6.2f}/s, reference "
+          f"torch.autograd.functional.hessian {1 / t_hessian_ref:6.2f}/s ({t_hessian_ref / t_hessian:.1f}x)")
+    print(f"  stochastic gradients (batch 1,000, noise histogram): {1 / t_noise:6.1f}/s, reference "
+          f"{1 / t_noise_ref:6.1f}/s ({t_noise_ref / t_noise:.1f}x)")
+    return {"hessians_per_s": 1 / t_hessian, "reference_hessians_per_s": 1 / t_hessian_ref,
+            "stochastic_gradients_per_s": 1 / t_noise, "reference_stochastic_gradients_per_s": 1 / t_noise_ref}
