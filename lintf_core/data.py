@@ -18,8 +18,9 @@ from .errors import check_choice
 from .settings import COVARIATES
 
 # Independent random streams per (seed, purpose): runs with the same seed share their initialization and their
-# training data, and the evaluation batch has its own seed (99, as in the authors' code).
-INIT, TRAIN, EVAL = 0, 1, 2
+# training data, and the evaluation batch has its own seed (99, as in the authors' code). NOISE and TRUE_GRADIENT
+# feed the noise histogram's minibatches and its large "true gradient" batch.
+INIT, TRAIN, EVAL, NOISE, TRUE_GRADIENT = 0, 1, 2, 3, 4
 
 
 def child_seed(seed, purpose):

@@ -12,17 +12,14 @@ import torch
 from scipy import stats as scipy_stats
 
 from . import cache
-from .data import PromptStream, prompt_statistics
+from .data import NOISE, TRUE_GRADIENT, PromptStream, prompt_statistics
 from .model import Architecture, init_params, loss, loss_and_grad
 from .settings import get_setting
-
-NOISE = 3  # the prompt-stream purpose of noise batches (INIT, TRAIN, EVAL are 0, 1, 2)
-
 
 def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     """The gradient at theta (n_params,) of the loss on one batch of n_prompts fresh prompts (accumulated in
     chunks of equal weight, so the result is the gradient of the mean over all n_prompts)."""
-    stream = PromptStream(setting, seed, NOISE)
+    stream = PromptStream(setting, seed, TRUE_GRADIENT)
     total, done = torch.zeros_like(theta), 0
     while done < n_prompts:
         size = min(chunk, n_prompts - done)
@@ -35,7 +32,7 @@ def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
 def gradient_noise(setting, arch, theta, n_samples, batch_size, true_batch, seed, chunk=50):
     """Norms |g_i - grad f| of n_samples stochastic gradients at theta (n_params,), each on a fresh batch of
     batch_size prompts, against the gradient on one batch of true_batch prompts. Returns a numpy array."""
-    reference = true_gradient(setting, arch, theta, true_batch, seed=seed + 1_000_000)
+    reference = true_gradient(setting, arch, theta, true_batch, seed=seed)
     stream = PromptStream(setting, seed, NOISE)
     norms = []
     for start in range(0, n_samples, chunk):
