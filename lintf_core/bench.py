@@ -30,6 +30,11 @@ def reference_forward(params, Z):
     return -Z[:, d, n]
 
 
+def reference_per_prompt_loss(params, prompts):
+    """Squared error of every prompt under reference_forward (params shaped (L, 2, d, d))."""
+    return (reference_forward(params, input_matrix(prompts)) - prompts.y_query) ** 2
+
+
 def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip=None, eval_every=None,
                     eval_batch_size=1000, eval_seed=99):
     """One run, the straightforward way. Returns (final parameters (n_params,), per-iteration minibatch losses,
@@ -39,7 +44,6 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
     evaluations = []
     if eval_every:
         eval_prompts = PromptStream(setting, eval_seed, EVAL).sample(eval_batch_size)
-        eval_Z = input_matrix(eval_prompts)
     batch_size = batch_size or setting.batch_size
     clip = setting.clip("code") if clip is None else clip
     generator = torch.Generator().manual_seed(child_seed(seed, INIT))
@@ -54,12 +58,12 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
     for t in range(n_iters + 1):
         if eval_every and t % eval_every == 0:
             with torch.no_grad():
-                per_prompt = (reference_forward(params, eval_Z) - eval_prompts.y_query) ** 2
+                per_prompt = reference_per_prompt_loss(params, eval_prompts)
             evaluations.append((t, per_prompt.mean().item(), per_prompt.median().item()))
         if t == n_iters:
             break
         prompts = stream.sample(batch_size)
-        loss = ((reference_forward(params, input_matrix(prompts)) - prompts.y_query) ** 2).mean()
+        loss = reference_per_prompt_loss(params, prompts).mean()
         opt.zero_grad()
         loss.backward()
         norm = params.grad.norm()
@@ -123,10 +127,10 @@ def run_diagnostics(setting="setting1", rounds=3):
     arch = Architecture.of(s)
     theta = init_params(arch, [0, 1], s.init_std)
     eval_prompts = PromptStream(s, 99, EVAL).sample(1000)
-    stats, Z = prompt_statistics(eval_prompts), input_matrix(eval_prompts)
+    stats = prompt_statistics(eval_prompts)
 
     def reference_loss(flat):
-        return ((reference_forward(flat.reshape(s.n_layers, 2, s.d, s.d), Z) - eval_prompts.y_query) ** 2).mean()
+        return reference_per_prompt_loss(flat.reshape(s.n_layers, 2, s.d, s.d), eval_prompts).mean()
 
     t_hessian = _median_time(lambda: hessians(theta, arch, stats), rounds) / len(theta)
     t_hessian_ref = _median_time(lambda: torch.autograd.functional.hessian(reference_loss, theta[0]), 1)
@@ -139,7 +143,7 @@ def run_diagnostics(setting="setting1", rounds=3):
         for _ in range(20):
             p = stream.sample(1000)
             params = theta[0].reshape(s.n_layers, 2, s.d, s.d).clone().requires_grad_(True)
-            ((reference_forward(params, input_matrix(p)) - p.y_query) ** 2).mean().backward()
+            reference_per_prompt_loss(params, p).mean().backward()
 
     t_noise_ref = _median_time(reference_noise, rounds) / 20
     print(f"  exact Hessians ({arch.n_params}x{arch.n_params}, 1,000 prompts): {1 / t_hessian:6.2f}/s, reference "

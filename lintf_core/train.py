@@ -59,8 +59,7 @@ class Trajectories:
 
     def spiking_runs(self, optimizer=None, factor=10.0, **match):
         """Per matching run: did its evaluation loss ever rise above `factor` x its best value so far?"""
-        losses = self.eval_loss[self.runs(optimizer=optimizer, **match)]
-        return (losses > factor * np.minimum.accumulate(losses, axis=1)).any(axis=1)
+        return spiked(self.eval_loss[self.runs(optimizer=optimizer, **match)], factor)
 
     def to_payload(self):
         arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in _ARRAYS}
@@ -80,6 +79,13 @@ class Trajectories:
                  "eval_loss_se": _floats(self.eval_loss_se[r]),
                  "eval_loss_median": _floats(self.eval_loss_median[r])} for r in range(self.n_runs)]
         return {"setting": self.setting, "config": self.config, "runs": runs}
+
+
+def spiked(losses, factor=10.0):
+    """Along the last axis of `losses` (one curve per row): did the value ever rise above `factor` x the best
+    value so far?"""
+    losses = np.asarray(losses)
+    return (losses > factor * np.minimum.accumulate(losses, axis=-1)).any(axis=-1)
 
 
 _ARRAYS = ("lr", "seed", "eval_iterations", "eval_loss", "eval_loss_se", "eval_loss_median", "train_loss", "grad_norm",

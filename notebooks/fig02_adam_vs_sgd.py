@@ -47,7 +47,7 @@ from myst_nb import glue
 from lintf_core import plots, profiles, scorecard
 from lintf_core.settings import get_setting
 from lintf_core.bench import reference_train
-from lintf_core.train import OPTIMIZER_LABELS, train
+from lintf_core.train import OPTIMIZER_LABELS, spiked, train
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -189,10 +189,10 @@ if spike_rate[spiky] > 0:
                                         batch_size=config["batch_size"], eval_every=config["eval_every"])
     means = np.array([m for _, m, _ in evaluations])
     medians = np.array([m for _, _, m in evaluations])
-    spiked = bool((means > 10 * np.minimum.accumulate(means)).any())
+    reference_spiked = bool(spiked(means, factor=10))
     reference_text = (
         f"The reference loop, trained on {spiky} with Adam (seed {seed}, lr {lr:g}, {config['reference_iters']} "
-        f"iterations), {'also spiked' if spiked else 'did not spike'}: its mean evaluation loss reached "
+        f"iterations), {'also spiked' if reference_spiked else 'did not spike'}: its mean evaluation loss reached "
         f"{means.max():.3g}, {means.max() / means.min():.3g}× its best value, while its median per-prompt loss "
         f"was at most {medians.max():.3g}.")
 else:
