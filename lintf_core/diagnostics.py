@@ -9,12 +9,16 @@ are computed `chunk` at a time as if they were runs of the engine.
 
 import numpy as np
 import torch
+from scipy import optimize as scipy_optimize
+from scipy import sparse as scipy_sparse
 from scipy import stats as scipy_stats
+from tqdm import tqdm
 
 from . import cache
-from .data import NOISE, TRUE_GRADIENT, PromptStream, prompt_statistics
+from .data import EVAL, NOISE, TRUE_GRADIENT, PromptStream, prompt_statistics
+from .errors import ParameterError, check_positive
 from .model import Architecture, init_params, loss, loss_and_grad
-from .settings import get_setting
+from .settings import Setting, get_setting
 
 def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     """The gradient at theta (n_params,) of the loss on one batch of n_prompts fresh prompts (accumulated in
@@ -92,12 +96,13 @@ def hessians(theta, arch, data):
 def robust_condition_number(H, method="diagonal"):
     """R_med = max / median, per matrix of H (..., p, p).
     method "diagonal": |diag H| (Jiang et al.'s approximation, as in the authors' code; the median of an even
-    count is the LOWER middle value, as torch.median); "eigenvalues": lambda_max / lambda_median of the
-    eigenvalues, the definition in the paper's text (same median convention)."""
+    count is the LOWER middle value, as torch.median); "eigenvalues": lambda_max / lambda_median, the definition in
+    the paper's text, taken over the eigenvalues' magnitudes |lambda| (same median convention): away from a minimum
+    H is indefinite, and a signed median can be ~0 or negative, which makes the ratio meaningless."""
     if method == "diagonal":
         values = H.diagonal(dim1=-2, dim2=-1).abs()
     elif method == "eigenvalues":
-        values = torch.linalg.eigvalsh(H)
+        values = torch.linalg.eigvalsh(H).abs()
     else:
         raise ValueError(f"method: got {method!r}; allowed: diagonal, eigenvalues")
     return values.max(dim=-1).values / values.median(dim=-1).values
@@ -111,3 +116,101 @@ def directional_smoothness(theta, direction, arch, data):
 
     _, hvp = torch.func.jvp(grad, (theta,), (direction,))
     return (hvp * direction).sum(1) / (direction * direction).sum(1)
+
+
+# ---- along trajectories (Figs. 4, 5, 16): everything on the run's fixed evaluation batch ----------------------------
+
+def evaluation_batch(trajectories):
+    """(architecture, PromptStatistics) of the fixed evaluation batch the runs were evaluated on."""
+    config = trajectories.config
+    setting = Setting(**config["setting"])
+    prompts = PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"])
+    return Architecture(**config["architecture"]), prompt_statistics(prompts)
+
+
+def condition_numbers(trajectories, every=250, use_cache=True, progress=True):
+    """R_med of the evaluation-batch Hessian at the recorded iterates t = 0, every, 2*every, ... of every run, both
+    ways (see robust_condition_number). Returns {"iterations": (K,), "diagonal": (R, K), "eigenvalues": (R, K)}.
+    `every` must be a multiple of the trajectories' iterate_every. Cached with the trajectories' configuration."""
+    every = check_positive("every", every, integer=True)
+    stride = trajectories.config["iterate_every"]
+    if every % stride:
+        raise ParameterError("every", every, f"a multiple of the recorded iterate stride {stride}")
+    pick = np.flatnonzero(trajectories.iterate_iterations % every == 0)
+    config = dict(kind="condition_numbers", train=trajectories.config, every=every)
+
+    def compute():
+        arch, data = evaluation_batch(trajectories)
+        points = torch.from_numpy(trajectories.iterates[:, pick]).reshape(-1, arch.n_params)
+        diagonal, eigenvalues = [], []
+        for theta in tqdm(points, desc=f"Hessians {trajectories.setting}", disable=not progress, mininterval=2.0):
+            H = hessians(theta[None], arch, data)
+            diagonal.append(robust_condition_number(H, "diagonal"))
+            eigenvalues.append(robust_condition_number(H, "eigenvalues"))
+        shape = (trajectories.n_runs, len(pick))
+        return {"diagonal": torch.cat(diagonal).reshape(shape), "eigenvalues": torch.cat(eigenvalues).reshape(shape)}
+
+    result = cache.cached(config, compute, use_cache)
+    return {"iterations": trajectories.iterate_iterations[pick], "diagonal": result["diagonal"].numpy(),
+            "eigenvalues": result["eigenvalues"].numpy()}
+
+
+def paired_values(trajectories, values, first="sgd", second="adam"):
+    """Per seed, values of the `first` optimizer's run and of the `second`'s (runs with the same seed share the
+    initialization and the data stream, as in the authors' code). values: (R, ...). Returns (seeds, ...) twice, and
+    the seeds."""
+    seeds = sorted(set(int(s) for s in trajectories.seed[trajectories.runs(optimizer=first)]))
+    a = values[[trajectories.runs(optimizer=first, seed=s)[0] for s in seeds]]
+    b = values[[trajectories.runs(optimizer=second, seed=s)[0] for s in seeds]]
+    return a, b, seeds
+
+
+def paired_ratios(trajectories, values, numerator="sgd", denominator="adam"):
+    """Per seed, values[numerator's run] / values[denominator's run] (see paired_values). Returns the ratios
+    (seeds, ...) and the seeds."""
+    a, b, seeds = paired_values(trajectories, values, numerator, denominator)
+    return a / b, seeds
+
+
+def smoothness_along(trajectories, use_cache=True, chunk=50):
+    """At every recorded iterate x_t (t < n_iters) of every run, on the evaluation batch: the directional
+    smoothness of the step actually taken, u^T H(x_t) u / |u|^2 with u = x_{t+1} - x_t (clipped and preconditioned
+    as in training), and the unclipped gradient norm |grad f(x_t)|. Values can be zero or negative (H is
+    indefinite). Returns {"iterations": (K,), "smoothness": (R, K), "grad_norm": (R, K)}. Cached."""
+    keep = np.flatnonzero(trajectories.iterate_iterations < trajectories.config["n_iters"])
+    config = dict(kind="smoothness_along", train=trajectories.config)
+
+    def compute():
+        arch, data = evaluation_batch(trajectories)
+        points = torch.from_numpy(trajectories.iterates[:, keep]).reshape(-1, arch.n_params)
+        steps = torch.from_numpy(trajectories.steps[:, keep]).reshape(-1, arch.n_params)
+        smoothness, grad_norm = [], []
+        for start in range(0, len(points), chunk):
+            theta, step = points[start:start + chunk], steps[start:start + chunk]
+            smoothness.append(directional_smoothness(theta, step, arch, data).detach())
+            grad_norm.append(loss_and_grad(theta, arch, data)[1].norm(dim=1))
+        shape = (trajectories.n_runs, len(keep))
+        return {"smoothness": torch.cat(smoothness).reshape(shape), "grad_norm": torch.cat(grad_norm).reshape(shape)}
+
+    result = cache.cached(config, compute, use_cache)
+    return {"iterations": trajectories.iterate_iterations[keep], "smoothness": result["smoothness"].numpy(),
+            "grad_norm": result["grad_norm"].numpy()}
+
+
+def smoothness_envelope(grad_norm, smoothness, quantile=0.95):
+    """(L0, L1) >= 0 of the (L0, L1)-smoothness line L0 + L1 |grad f| drawn as an upper envelope: the linear
+    quantile regression of smoothness on gradient norm at `quantile` (a fraction `quantile` of the points lie on or
+    below the line), solved as a linear program. All points count, non-positive smoothness included."""
+    g = np.asarray(grad_norm, dtype=np.float64).ravel()
+    s = np.asarray(smoothness, dtype=np.float64).ravel()
+    n = len(g)
+    # variables: L0, L1, over_1..n, under_1..n >= 0 with s_i = L0 + L1 g_i + over_i - under_i
+    cost = np.concatenate([[0.0, 0.0], np.full(n, quantile), np.full(n, 1 - quantile)])
+    identity = scipy_sparse.identity(n, format="csr")
+    equality = scipy_sparse.hstack([np.ones((n, 1)), g[:, None], identity, -identity], format="csr")
+    solution = scipy_optimize.linprog(cost, A_eq=equality, b_eq=s, bounds=(0, None), method="highs")
+    if not solution.success:
+        raise RuntimeError(f"smoothness_envelope: the linear program failed: {solution.message}")
+    L0, L1 = solution.x[:2]
+    return {"L0": float(L0), "L1": float(L1), "quantile": quantile,
+            "fraction_below": float(np.mean(s <= L0 + L1 * g + 1e-9 * (1 + np.abs(s))))}

@@ -23,28 +23,51 @@ METRIC_LABELS = {"eval_loss": "loss (mean over evaluation prompts)",
 
 
 def loss_curves(ax, trajectories, metric="eval_loss", band_divisor=4, per_seed=True, title=None):
-    """Evaluation loss vs iteration per optimizer (and learning rate): the mean over seeds (thick), a band of
-    +-std/band_divisor around it (the authors' plots use std/4, unbiased std), every seed (thin) and the median
-    over seeds (dashed). Log y axis. metric: "eval_loss" (the paper's) or "eval_loss_median"."""
-    x = trajectories.eval_iterations
+    """Evaluation loss vs iteration per optimizer (and learning rate); see optimizer_curves. The authors' loss plots
+    use a band of +-std/4. metric: "eval_loss" (the paper's) or "eval_loss_median"."""
+    optimizer_curves(ax, trajectories, trajectories.eval_iterations, getattr(trajectories, metric),
+                     band_divisor=band_divisor, per_seed=per_seed, ylabel=METRIC_LABELS[metric], title=title)
+
+
+def optimizer_curves(ax, trajectories, x, values, band_divisor=4, per_seed=True, ylabel=None, title=None):
+    """values (R, len(x)) of every run against x, per optimizer (and learning rate): the mean over seeds (thick), a
+    band of +-std/band_divisor (unbiased std, as torch.std in the authors' plots), the median over seeds (dashed)
+    and every seed (thin). Log y axis; non-positive values cannot be drawn there, so each one is marked by a
+    triangle at the bottom edge of the axes, never dropped silently. Returns the count of non-positive values."""
+    values = np.asarray(values, dtype=np.float64)
     for opt in OPTIMIZER_LABELS:
         for lr in sorted({float(v) for v in trajectories.lr[trajectories.runs(optimizer=opt)]}):
             runs = trajectories.runs(optimizer=opt, lr=lr)
-            losses = getattr(trajectories, metric)[runs]
-            mean = losses.mean(0)
-            std = losses.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+            if not runs:
+                continue
+            curves = values[runs]
+            mean = curves.mean(0)
+            std = curves.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
             color = COLORS[opt]
             ax.plot(x, mean, color=color, lw=2, label=f"{OPTIMIZER_LABELS[opt]} (lr {lr:g}): mean")
             ax.fill_between(x, mean - std / band_divisor, mean + std / band_divisor, color=color, alpha=0.1, lw=0)
             if len(runs) > 1:
-                ax.plot(x, np.median(losses, 0), color=color, lw=1, ls="--", label="median over seeds")
+                ax.plot(x, np.median(curves, 0), color=color, lw=1, ls="--", label="median over seeds")
                 if per_seed:
-                    ax.plot(x, losses.T, color=color, lw=0.5, alpha=0.3)
+                    ax.plot(x, curves.T, color=color, lw=0.5, alpha=0.3)
+            bad_x = np.broadcast_to(x, curves.shape)[curves <= 0]
+            if bad_x.size:
+                mark_on_bottom_edge(ax, bad_x, color=color)
     ax.set_yscale("log", nonpositive="clip")
     ax.set_xlabel("Iteration")
-    ax.set_ylabel(METRIC_LABELS[metric])
+    if ylabel:
+        ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    return int((values <= 0).sum())
+
+
+def mark_on_bottom_edge(ax, x, **style):
+    """Triangles at the bottom edge of the axes at positions x: values a log axis cannot draw (zero or negative)."""
+    artist = ax.scatter(x, np.zeros(len(x)), marker="^", s=16, alpha=0.6, clip_on=False,
+                        transform=ax.get_xaxis_transform(), **style)  # y in axes units: the bottom edge
+    artist.set_in_layout(False)  # outside the data area: constrained_layout must not make room for it
+    return artist
 
 
 def grid_of_axes(rows, cols, width=4.2, height=3.4):

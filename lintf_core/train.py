@@ -39,6 +39,8 @@ class Trajectories:
     grad_norm: np.ndarray  # (R, n_iters) minibatch gradient norm at x_t, before clipping
     iterate_iterations: np.ndarray  # (K,)
     iterates: np.ndarray = field(repr=False)  # (R, K, n_params) parameters x_t at iterate_iterations
+    steps: np.ndarray = field(repr=False)  # (R, K, n_params) the step actually taken there, x_{t+1} - x_t
+    #                                        (NaN at t = n_iters); directional smoothness needs it (Fig. 5, 16)
 
     @property
     def n_runs(self):
@@ -89,7 +91,7 @@ def spiked(losses, factor=10.0):
 
 
 _ARRAYS = ("lr", "seed", "eval_iterations", "eval_loss", "eval_loss_se", "eval_loss_median", "train_loss", "grad_norm",
-           "iterate_iterations", "iterates")
+           "iterate_iterations", "iterates", "steps")
 
 
 def _floats(values):
@@ -118,7 +120,8 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     lr: None (the setting's, from `lr_source` "code" or "paper"), a number for every optimizer, or a dict
         {optimizer: number or list}; lists make a learning-rate grid (one run per value).
     clip: the global gradient-norm threshold; None uses the code's (1, or 0.1 for spherical data); inf disables.
-    iterate_every: record the parameters x_t every this many iterations (and at t = n_iters).
+    iterate_every: record the parameters x_t and the step x_{t+1} - x_t every this many iterations (and x_t at
+        t = n_iters).
     """
     setting = get_setting(setting)
     optimizers = list(optimizers) if not isinstance(optimizers, str) else [optimizers]
@@ -167,7 +170,7 @@ def _train(setting, arch, runs, config, progress):
 
     eval_at = list(range(0, n_iters + 1, config["eval_every"]))
     iterate_at = set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters}
-    eval_loss, eval_se, eval_median, iterates = [], [], [], []
+    eval_loss, eval_se, eval_median, iterates, steps = [], [], [], [], []
     train_loss = torch.empty(len(runs), n_iters)
     grad_norm = torch.empty(len(runs), n_iters)
 
@@ -181,13 +184,18 @@ def _train(setting, arch, runs, config, progress):
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
             eval_median.append(per_prompt.median(1).values)
         if t == n_iters:
+            if t in iterate_at:
+                steps.append(torch.full_like(theta, float("nan")))
             break
         # One fresh batch per seed; the runs of a seed all see it.
         batch = prompt_statistics(stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
         value, grad = loss_and_grad(theta, arch, batch)
         grad, norm = clip_by_global_norm(grad, state.clip)
         train_loss[:, t], grad_norm[:, t] = value, norm
-        theta = step(theta, grad, state)
+        new_theta = step(theta, grad, state)
+        if t in iterate_at:
+            steps.append(new_theta - theta)
+        theta = new_theta
 
     return Trajectories(
         setting=setting.name, config=config, optimizer=[o for _, o, _ in runs],
@@ -196,4 +204,5 @@ def _train(setting, arch, runs, config, progress):
         eval_loss_se=torch.stack(eval_se, 1).numpy(), eval_loss_median=torch.stack(eval_median, 1).numpy(),
         train_loss=train_loss.numpy(), grad_norm=grad_norm.numpy(),
         iterate_iterations=np.array(sorted(iterate_at)), iterates=torch.stack(iterates, 1).numpy(),
+        steps=torch.stack(steps, 1).numpy(),
     )

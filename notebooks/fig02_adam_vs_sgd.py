@@ -33,7 +33,7 @@
 profile = "quick"  # "quick": CI fidelity (about a minute); "paper": 6 seeds x 10,000 iterations
 settings = ["setting1", "setting2", "setting3"]
 seeds = None  # None: the profile's seeds (quick: 0-2, paper: 0-5)
-n_iters = None  # None: the profile's (quick: 1,000, paper: 10,000)
+n_iters = None  # None: the profile's (quick: 1,250, paper: 10,000)
 batch_size = None  # None: the profile's (1,000 fresh prompts per iteration, as in the authors' code)
 lr_sgd = None  # None: the setting's learning rate from lr_source
 lr_adam = None
@@ -235,7 +235,7 @@ for name in settings:
 # different extents". {glue:md}`fig02_differences`
 #
 # {glue:md}`fig02_reference` The authors report that their learning rates were the best of a 10-point grid;
-# their grid and its results were not published, and a later chapter re-runs that search. The quick profile runs a tenth of the paper's 10,000
+# their grid and its results were not published, and a later chapter re-runs that search. The quick profile runs 1,250 of the paper's 10,000
 # iterations; `make book PROFILE=paper` (or `-p profile paper`) re-runs this page at the paper's fidelity. The
 # scorecard rows below carry the measured ratios and verdicts to the book's
 # {doc}`scorecard <../book/scorecard>`.

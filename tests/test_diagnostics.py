@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from lintf_core.data import PromptStream, prompt_statistics
-from lintf_core.diagnostics import (directional_smoothness, gradient_noise, hessians, robust_condition_number,
+from lintf_core.diagnostics import (condition_numbers, directional_smoothness, gradient_noise, hessians,
+                                    paired_ratios, robust_condition_number, smoothness_along, smoothness_envelope,
                                     tail_statistics, true_gradient)
 from lintf_core.model import Architecture, init_params, loss_and_grad
 from lintf_core.settings import get_setting
+from lintf_core.train import train
 
 
 def stats64(setting, batch, seed=0):
@@ -50,8 +52,11 @@ def test_robust_condition_number_on_known_matrices():
     diag = torch.diag(torch.tensor([-8.0, 1.0, 2.0, 4.0]))
     # |diag| = 8, 1, 2, 4: max 8, lower median 2 (torch.median convention)
     assert robust_condition_number(diag, "diagonal").item() == pytest.approx(4.0)
-    # eigenvalues -8, 1, 2, 4: max 4, lower median 1
+    # eigenvalues -8, 1, 2, 4 -> magnitudes 8, 1, 2, 4: max 8, lower median 2
     assert robust_condition_number(diag, "eigenvalues").item() == pytest.approx(4.0)
+    # magnitudes, not signed values: signed, the lower median of -8, -1, 2, 4 would be -1
+    flipped = torch.diag(torch.tensor([-8.0, -1.0, 2.0, 4.0]))
+    assert robust_condition_number(flipped, "eigenvalues").item() == pytest.approx(8.0 / 2.0)
     # a rotation leaves eigenvalues alone but changes the diagonal
     q, _ = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
     rotated = q @ diag.double() @ q.T
@@ -87,3 +92,68 @@ def test_tail_statistics_tell_gaussian_from_student_t():
     normal = tail_statistics(rng.standard_normal(200000))
     assert abs(normal["excess_kurtosis"]) < 0.05
     assert normal["q0.999_in_sd"] == pytest.approx(normal["q0.999_gaussian_in_sd"], abs=0.1)
+
+
+# ---- along trajectories ---------------------------------------------------------------------------------------------
+
+def reference_eval_loss(setting, eval_batch_size):
+    """The evaluation-batch loss as a function of flat parameters, through the token-level reference model (bench.py)
+    on an independently drawn copy of the evaluation batch."""
+    from lintf_core.bench import reference_per_prompt_loss
+    from lintf_core.data import EVAL
+    prompts = PromptStream(setting, 99, EVAL).sample(eval_batch_size)
+    shape = (setting.n_layers, 2, setting.d, setting.d)
+    return lambda flat: reference_per_prompt_loss(flat.reshape(shape), prompts).mean()
+
+
+def test_steps_are_the_differences_of_consecutive_iterates():
+    traj = train("setting1", seeds=[0], n_iters=4, iterate_every=1, eval_batch_size=32, progress=False)
+    assert traj.steps.shape == traj.iterates.shape
+    np.testing.assert_array_equal(traj.steps[:, :-1], np.diff(traj.iterates, axis=1))
+    assert np.isnan(traj.steps[:, -1]).all()  # no step is taken from x_{n_iters}
+
+
+def test_smoothness_along_matches_the_reference_hessian():
+    """u^T H u / |u|^2 of the step actually taken, against the full Hessian of the token-level reference model."""
+    setting = get_setting("setting2")
+    traj = train(setting.name, seeds=[3], n_iters=3, iterate_every=1, eval_batch_size=64, progress=False)
+    result = smoothness_along(traj)
+    assert list(result["iterations"]) == [0, 1, 2]
+    f = reference_eval_loss(setting, 64)
+    for r in range(traj.n_runs):
+        for k, t in enumerate(result["iterations"]):
+            x = torch.from_numpy(traj.iterates[r, k])
+            u = torch.from_numpy(traj.iterates[r, k + 1]) - x
+            H = torch.autograd.functional.hessian(f, x)
+            assert result["smoothness"][r, k] == pytest.approx((u @ H @ u / (u @ u)).item(), rel=2e-3, abs=1e-4)
+            grad = torch.autograd.functional.jacobian(f, x)
+            assert result["grad_norm"][r, k] == pytest.approx(grad.norm().item(), rel=1e-4)
+
+
+def test_condition_numbers_along_runs():
+    setting = get_setting("setting1")
+    traj = train(setting.name, seeds=[0, 1], n_iters=20, iterate_every=10, eval_batch_size=64, progress=False)
+    result = condition_numbers(traj, every=10, progress=False)
+    assert list(result["iterations"]) == [0, 10, 20] and result["diagonal"].shape == (4, 3)
+    r, k = traj.runs(optimizer="adam", seed=1)[0], 1
+    H = torch.autograd.functional.hessian(reference_eval_loss(setting, 64), torch.from_numpy(traj.iterates[r, k]))
+    assert result["diagonal"][r, k] == pytest.approx(robust_condition_number(H, "diagonal").item(), rel=1e-3)
+    assert result["eigenvalues"][r, k] == pytest.approx(robust_condition_number(H, "eigenvalues").item(), rel=1e-2)
+    # per-seed pairing: both optimizers start from the same point, so the ratio at t = 0 is exactly 1
+    ratios, seeds = paired_ratios(traj, result["diagonal"])
+    assert seeds == [0, 1] and ratios.shape == (2, 3)
+    np.testing.assert_array_equal(ratios[:, 0], [1.0, 1.0])
+    sgd, adam = traj.runs(optimizer="sgd", seed=1)[0], traj.runs(optimizer="adam", seed=1)[0]
+    assert ratios[1, 2] == pytest.approx(result["diagonal"][sgd, 2] / result["diagonal"][adam, 2])
+    with pytest.raises(ValueError, match="every: got 15; allowed: a multiple of the recorded iterate stride 10"):
+        condition_numbers(traj, every=15)
+
+
+def test_smoothness_envelope_recovers_a_known_quantile_line():
+    """s = (1 + 2 g) U with U ~ Uniform(0, 1): the conditional 0.9-quantile of s is 0.9 + 1.8 g."""
+    rng = np.random.default_rng(0)
+    g = rng.uniform(0, 5, 4000)
+    s = (1 + 2 * g) * rng.uniform(0, 1, 4000)
+    fit = smoothness_envelope(g, s, quantile=0.9)
+    assert fit["L0"] == pytest.approx(0.9, abs=0.15) and fit["L1"] == pytest.approx(1.8, rel=0.05)
+    assert fit["fraction_below"] == pytest.approx(0.9, abs=0.01)
