@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import ParameterError, check_choice
@@ -139,7 +140,9 @@ def build(profile="quick", only=(), parameters=None):
         shutil.copy2(ROOT / name, STAGE / name)
     for source in chosen:
         print(f"executing {source.name} (profile {profile})", flush=True)
+        start = time.perf_counter()
         execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
+        print(f"executed {source.name} in {time.perf_counter() - start:.0f} s", flush=True)
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:
