@@ -7,6 +7,8 @@ Covariates:
   normal  x ~ N(0, I_d)
   sphere  x ~ Unif(S^{d-1})                          (g / |g| with g Gaussian)
   gamma   x ~ sqrt(s) * Unif(S^{d-1}), s ~ Gamma(shape k, scale theta)   (k=2.5, theta=2 gives N(0, I_5))
+Targets: "linear" y = <w, x>; "mlp" (Appendix B) y = <w, MLP(x)> for one fixed random ReLU MLP; the prompt's
+tokens still carry the raw x.
 """
 
 from dataclasses import dataclass
@@ -19,8 +21,9 @@ from .settings import COVARIATES
 
 # Independent random streams per (seed, purpose): runs with the same seed share their initialization and their
 # training data, and the evaluation batch has its own seed (99, as in the authors' code). NOISE and TRUE_GRADIENT
-# feed the noise histogram's minibatches and its large "true gradient" batch.
-INIT, TRAIN, EVAL, NOISE, TRUE_GRADIENT = 0, 1, 2, 3, 4
+# feed the noise histogram's minibatches and its large "true gradient" batch. TARGET draws Appendix B's fixed MLP.
+INIT, TRAIN, EVAL, NOISE, TRUE_GRADIENT, TARGET = 0, 1, 2, 3, 4, 5
+TARGET_MLP_SEED = 7  # the authors create their target MLP once, under seed 7
 
 
 def child_seed(seed, purpose):
@@ -30,19 +33,45 @@ def child_seed(seed, purpose):
 
 @dataclass
 class Prompts:
-    """A batch of prompts. x: (..., B, N, d) context covariates, w: (..., B, d), x_query: (..., B, d)."""
+    """A batch of prompts. x: (..., B, N, d) context covariates, w: (..., B, d), x_query: (..., B, d).
+    feature: None (y = <w, x>) or the fixed target map phi of a nonlinear task (y = <w, phi(x)>)."""
 
     x: torch.Tensor
     w: torch.Tensor
     x_query: torch.Tensor
+    feature: object = None
+
+    def _phi(self, x):
+        return x if self.feature is None else self.feature(x)
 
     @property
     def y(self):
-        return torch.einsum("...nd,...d->...n", self.x, self.w)
+        return torch.einsum("...nd,...d->...n", self._phi(self.x), self.w)
 
     @property
     def y_query(self):
-        return (self.x_query * self.w).sum(-1)
+        return (self._phi(self.x_query) * self.w).sum(-1)
+
+    def select(self, index):
+        """The batches `index` along the leading dimension (e.g. runs -> their seed's batch)."""
+        return Prompts(self.x[index], self.w[index], self.x_query[index], self.feature)
+
+
+def target_mlp(d, hidden, seed=TARGET_MLP_SEED):
+    """Appendix B's fixed random target: x -> W2 relu(W1 x + b1) + b2, d -> hidden -> d, with PyTorch's default
+    nn.Linear initialization (uniform in +-1/sqrt(fan_in)), drawn once from `seed`."""
+    generator = torch.Generator().manual_seed(child_seed(seed, TARGET))
+
+    def uniform(*shape, fan_in):
+        return (torch.rand(*shape, generator=generator) * 2 - 1) / fan_in**0.5
+
+    W1, b1 = uniform(hidden, d, fan_in=d), uniform(hidden, fan_in=d)
+    W2, b2 = uniform(d, hidden, fan_in=hidden), uniform(d, fan_in=hidden)
+
+    def mlp(x):
+        return torch.relu(x @ W1.T + b1) @ W2.T + b2
+
+    return mlp
 
 
 def sample_covariates(shape, d, covariates, generator, np_rng, gamma_shape=0.1, gamma_scale=10.0):
@@ -66,13 +95,14 @@ class PromptStream:
         state = child_seed(seed, purpose)
         self.generator = torch.Generator().manual_seed(state)
         self.np_rng = np.random.default_rng(state)  # Gamma scales (numpy's sampler, as in the authors' code)
+        self.feature = target_mlp(setting.d, setting.target_hidden) if setting.target == "mlp" else None
 
     def sample(self, batch_size):
         s = self.setting
         x = sample_covariates((batch_size, s.n_context + 1), s.d, s.covariates, self.generator, self.np_rng,
                               s.gamma_shape, s.gamma_scale)
         w = torch.randn(batch_size, s.d, generator=self.generator)
-        return Prompts(x=x[:, :-1], w=w, x_query=x[:, -1])
+        return Prompts(x=x[:, :-1], w=w, x_query=x[:, -1], feature=self.feature)
 
 
 def input_matrix(prompts):
@@ -98,10 +128,15 @@ class PromptStatistics:
         return PromptStatistics(self.G[index], self.z_query[index], self.target[index])
 
 
-def prompt_statistics(prompts):
-    """PromptStatistics of a batch of prompts with any leading dimensions (..., B, N, d)."""
-    x = prompts.x.movedim((-3, -2), (-1, -2)).contiguous()  # (..., d, N, B)
+def prompt_statistics(prompts, x=None, x_query=None):
+    """PromptStatistics of a batch of prompts with any leading dimensions (..., B, N, d). x, x_query: covariates as
+    the attention sees them, if not the raw ones (a learned pre-layer's output); the labels stay the prompts'.
+    Differentiable in x and x_query."""
+    x = prompts.x if x is None else x
+    x_query = prompts.x_query if x_query is None else x_query
     y = prompts.y.movedim(-2, -1)  # (..., N, B)
+    x = x.movedim((-3, -2), (-1, -2)).contiguous()  # (..., d, N, B)
+    y = y.expand(*x.shape[:-3], *y.shape[-2:])
     n = x.shape[-2]
     # S = (1/N) sum_n x_n x_n^T, accumulated over n: long vectorised ops instead of thousands of tiny matmuls.
     S = x[..., :, None, 0, :] * x[..., None, :, 0, :]
@@ -111,12 +146,13 @@ def prompt_statistics(prompts):
     b = (x * y.unsqueeze(-3)).mean(-2)  # (1/N) sum_n x_n y_n
     c = (y * y).mean(-2, keepdim=True)  # (1/N) sum_n y_n^2
     G = torch.cat([torch.cat([S, b.unsqueeze(-2)], -2), torch.cat([b, c], -2).unsqueeze(-3)], -3)
-    x_query = prompts.x_query.movedim(-2, -1)
+    x_query = x_query.movedim(-2, -1)
     z_query = torch.cat([x_query, torch.zeros_like(x_query[..., :1, :])], -2)
-    return PromptStatistics(G=G, z_query=z_query, target=prompts.y_query)
+    return PromptStatistics(G=G, z_query=z_query, target=prompts.y_query.expand(*x_query.shape[:-2],
+                                                                                 x_query.shape[-1]))
 
 
 def stack_prompts(batches):
     """One Prompts with a new leading dimension from a list of equally shaped batches."""
     return Prompts(torch.stack([p.x for p in batches]), torch.stack([p.w for p in batches]),
-                   torch.stack([p.x_query for p in batches]))
+                   torch.stack([p.x_query for p in batches]), batches[0].feature)

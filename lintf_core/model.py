@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import INIT, Prompts, PromptStatistics, child_seed, input_matrix
-from .errors import check_choice
-from .settings import ATTENTIONS, PARAMETRIZATIONS
+from .data import INIT, Prompts, PromptStatistics, child_seed, input_matrix, prompt_statistics
+from .errors import ParameterError, check_choice, check_nonnegative_int
+from .settings import ATTENTIONS, PARAMETRIZATIONS, QUERY_KEYS
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,22 @@ class Architecture:
     d: int
     parametrization: str = "sparse"
     attention: str = "linear"
+    query_key: str = "single"
+    mlp_hidden: int = 0
 
     def __post_init__(self):
         check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("query_key", self.query_key, QUERY_KEYS)
+        if self.attention == "gaussian" and self.query_key != "separate":
+            raise ParameterError("query_key", self.query_key, "'separate' with attention='gaussian' (the Gaussian "
+                                                              "kernel compares W_Q z_j with W_K z_i)")
+        check_nonnegative_int("mlp_hidden", self.mlp_hidden)
 
     @classmethod
     def of(cls, setting, **overrides):
         fields = dict(n_layers=setting.n_layers, d=setting.d, parametrization=setting.parametrization,
-                      attention=setting.attention)
+                      attention=setting.attention, query_key=setting.query_key, mlp_hidden=setting.mlp_hidden)
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**fields)
 
@@ -59,42 +66,102 @@ class Architecture:
         return self.d if self.parametrization == "sparse" else self.d + 1
 
     @property
+    def matrices_per_layer(self):
+        return 2 if self.query_key == "single" else 3  # P, Q  or  P, W_Q, W_K
+
+    @property
+    def n_attention_params(self):
+        return self.n_layers * self.matrices_per_layer * self.block**2
+
+    @property
     def n_params(self):
-        return self.n_layers * 2 * self.block**2
+        h, d = self.mlp_hidden, self.d
+        return self.n_attention_params + (h * d + h + d * h + d if h else 0)
+
+    @property
+    def uses_statistics(self):
+        """Whether the exact prompt-statistics path applies (linear attention; any pre-layer is applied first)."""
+        return self.attention == "linear"
 
 
 def init_params(arch, seeds, std):
-    """Initial parameters, i.i.d. N(0, std^2), one row per seed, each from its own seed's init stream."""
+    """Initial parameters, i.i.d. N(0, std^2), one row per seed, each from its own seed's init stream (every trained
+    matrix alike, as the authors' code; also W_Q, W_K and the pre-layer MLP, whose init the paper does not give)."""
     rows = [torch.randn(arch.n_params, generator=torch.Generator().manual_seed(child_seed(s, INIT))) for s in seeds]
     return torch.stack(rows) * std
 
 
+def attention_blocks(theta, arch):
+    """The trained blocks of every layer, each (runs, L, b, b): P, the score matrix Q (= W_K^T W_Q for separate
+    query and key) and the projections (W_Q, W_K), or None for a single Q."""
+    runs, b = theta.shape[0], arch.block
+    blocks = theta[:, :arch.n_attention_params].reshape(runs, arch.n_layers, arch.matrices_per_layer, b, b)
+    if arch.query_key == "single":
+        return blocks[:, :, 0], blocks[:, :, 1], None
+    W_Q, W_K = blocks[:, :, 1], blocks[:, :, 2]
+    return blocks[:, :, 0], W_K.transpose(-1, -2) @ W_Q, (W_Q, W_K)
+
+
+def _corner(arch, dtype):
+    corner = torch.zeros(arch.d + 1, arch.d + 1, dtype=dtype)
+    corner[arch.d, arch.d] = 1.0
+    return corner
+
+
 def attention_matrices(theta, arch):
     """The full (d+1)x(d+1) matrices P_l and Q_l of every run: two tensors of shape (runs, L, d+1, d+1)."""
-    blocks = theta.reshape(theta.shape[0], arch.n_layers, 2, arch.block, arch.block)
-    P, Q = blocks[:, :, 0], blocks[:, :, 1]
+    P, Q, _ = attention_blocks(theta, arch)
     if arch.parametrization == "full":
         return P, Q
-    corner = torch.zeros(arch.d + 1, arch.d + 1, dtype=theta.dtype)
-    corner[arch.d, arch.d] = 1.0
     pad = (0, 1, 0, 1)
-    return torch.nn.functional.pad(P, pad) + corner, torch.nn.functional.pad(Q, pad)
+    return torch.nn.functional.pad(P, pad) + _corner(arch, theta.dtype), torch.nn.functional.pad(Q, pad)
+
+
+def pre_layer(theta, arch, x):
+    """The learned ReLU MLP applied to covariates x (runs|1, ..., d) of every run (identity without one):
+    x -> W2 relu(W1 x + b1) + b2, replacing x (Appendix B). Returns (runs, ..., d)."""
+    if not arch.mlp_hidden:
+        return x
+    h, d, runs = arch.mlp_hidden, arch.d, theta.shape[0]
+    flat = theta[:, arch.n_attention_params:]
+    sizes = [h * d, h, d * h, d]
+    W1, b1, W2, b2 = torch.split(flat, sizes, dim=1)
+    W1, W2 = W1.reshape(runs, h, d), W2.reshape(runs, d, h)
+    shape = x.shape
+    x = x.reshape(x.shape[0], -1, d)  # (runs|1, M, d)
+    hidden = torch.relu(x @ W1.transpose(1, 2) + b1[:, None])
+    return (hidden @ W2.transpose(1, 2) + b2[:, None]).reshape(runs, *shape[1:])
 
 
 def predict_tokens(theta, arch, Z0):
-    """TF_L(Z_0) at token level. Z0: (B, d+1, n+1) shared by all runs, or (runs, B, d+1, n+1). Returns (runs, B)."""
+    """TF_L(Z_0) at token level. Z0: (B, d+1, n+1) shared by all runs, or (runs, B, d+1, n+1). Returns (runs, B).
+    Attention scores of query token j for key token i:
+      linear    z_i^T Q z_j                                   (Eq. 7)
+      softmax   softmax_i(z_i^T Q z_j), over all n+1 keys before the mask, 1/n kept (the authors' code comment)
+      gaussian  exp(-|W_Q z_j - W_K z_i|^2 / (2 sqrt(d)))     (the poster's Eq. 3-4; no normalization)"""
     P, Q = attention_matrices(theta, arch)
     runs, n = theta.shape[0], Z0.shape[-1] - 1
     X = Z0.transpose(-1, -2)  # tokens as rows: (..., B, n+1, d+1)
     X = X.expand(runs, *X.shape[-3:]) if X.dim() == 3 else X
+    if arch.mlp_hidden:
+        X = torch.cat([pre_layer(theta, arch, X[..., :arch.d]), X[..., arch.d:]], dim=-1)
+    if arch.attention == "gaussian":
+        _, _, (W_Q, W_K) = attention_blocks(theta, arch)
+        if arch.parametrization == "sparse":  # the projections see only the covariates, as Q does
+            W_Q, W_K = (torch.nn.functional.pad(W, (0, 1, 0, 1)) for W in (W_Q, W_K))
     key_mask = torch.ones(n + 1, dtype=X.dtype)
     key_mask[n] = 0.0  # M: the query token is never a key/value
     for layer in range(arch.n_layers):
         Pl, Ql = P[:, layer, None], Q[:, layer, None]
-        scores = X @ Ql.transpose(-1, -2) @ X.transpose(-1, -2)  # [j, i] = z_i^T Q z_j (query j, key i)
-        if arch.attention == "softmax":
-            # As in the authors' code comment: softmax over each query's scores, before the mask; 1/n kept.
-            scores = torch.softmax(scores, dim=-1)
+        if arch.attention == "gaussian":
+            queries = X @ W_Q[:, layer, None].transpose(-1, -2)  # rows W_Q z_j
+            keys = X @ W_K[:, layer, None].transpose(-1, -2)
+            distance2 = ((queries.unsqueeze(-2) - keys.unsqueeze(-3)) ** 2).sum(-1)  # [j, i]
+            scores = torch.exp(-distance2 / (2 * arch.d**0.5))
+        else:
+            scores = X @ Ql.transpose(-1, -2) @ X.transpose(-1, -2)  # [j, i] = z_i^T Q z_j (query j, key i)
+            if arch.attention == "softmax":
+                scores = torch.softmax(scores, dim=-1)
         X = X + (scores * key_mask) @ (X @ Pl.transpose(-1, -2)) / n
     return -X[..., n, arch.d]
 
@@ -182,15 +249,15 @@ def _per_run_matmul(M, X):
 
 def _predict_statistics_sparse(theta, arch, stats):
     """predict_statistics for the sparse parametrization, in the d x d form of the module docstring."""
-    d, runs = arch.d, theta.shape[0]
-    blocks = theta.reshape(runs, arch.n_layers, 2, d, d)
+    d = arch.d
+    Ps, Qs, _ = attention_blocks(theta, arch)
     G = stats.G.reshape(-1, *stats.G.shape[-3:])  # (runs|1, d+1, d+1, B)
     S, b = G[:, :d, :d], G[:, :d, d:]  # (.., d, d, B), (.., d, 1, B)
     x = stats.z_query.reshape(-1, *stats.z_query.shape[-2:])[:, :d].unsqueeze(2)  # (.., d, 1, B)
     eye = torch.eye(d, dtype=theta.dtype)[None, :, :, None]
     y = 0
     for layer in range(arch.n_layers):
-        P, Q = blocks[:, layer, 0], blocks[:, layer, 1]
+        P, Q = Ps[:, layer], Qs[:, layer]
         A = eye + matmul_examples_inner(_per_run_matmul(P, S), Q.unsqueeze(-1))
         y = y + (b * _per_run_matmul(Q, x)).sum((1, 2))
         if layer + 1 < arch.n_layers:  # the last layer's S, b and x are never read
@@ -200,12 +267,28 @@ def _predict_statistics_sparse(theta, arch, stats):
     return -y
 
 
+def model_input(arch, prompts):
+    """What the model needs of a batch of prompts: their exact statistics where those suffice (linear attention, no
+    learned pre-layer), else the prompts themselves."""
+    if arch.uses_statistics and not arch.mlp_hidden:
+        return prompt_statistics(prompts)
+    return prompts
+
+
 def per_prompt_loss(theta, arch, data):
-    """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention) or
-    Prompts (any attention)."""
+    """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention, no
+    pre-layer) or Prompts (anything; linear attention with a pre-layer runs on the statistics of the mapped
+    covariates, computed in the graph; without one, Prompts take the token-level path)."""
     if isinstance(data, PromptStatistics):
+        if arch.mlp_hidden:
+            raise ValueError("data: a model with a learned pre-layer needs Prompts, not PromptStatistics")
         return (predict_statistics(theta, arch, data) - data.target) ** 2
     if isinstance(data, Prompts):
+        if arch.mlp_hidden and arch.uses_statistics:
+            shared = data.w.dim() == 2  # one batch for all runs: give it a run dimension of 1
+            x, x_query = (v[None] if shared else v for v in (data.x, data.x_query))
+            stats = prompt_statistics(data, x=pre_layer(theta, arch, x), x_query=pre_layer(theta, arch, x_query))
+            return (predict_statistics(theta, arch, stats) - stats.target) ** 2
         return (predict_tokens(theta, arch, input_matrix(data)) - data.y_query) ** 2
     raise TypeError(f"data: expected Prompts or PromptStatistics, got {type(data).__name__}")
 

@@ -4,15 +4,16 @@ Where the paper [P] and the authors' code [C] disagree, both values are kept: th
 produced the published figures (paper-facts §2), and `lr_source="paper"` picks Table 2 instead.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from .errors import ParameterError, check_choice
+from .errors import ParameterError, check_choice, check_positive
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SOURCES = ("code", "paper")
 COVARIATES = ("normal", "sphere", "gamma")
 PARAMETRIZATIONS = ("sparse", "full")
-ATTENTIONS = ("linear", "softmax")
+ATTENTIONS = ("linear", "softmax", "gaussian")
+QUERY_KEYS = ("single", "separate")  # one trained Q, or Q = W_K^T W_Q with both trained (Fig. 8 left)
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class Setting:
     batch_size: int = 1000  # fresh prompts per iteration [C]
     init_std: float = 0.05  # parameters i.i.d. N(0, init_std^2) [C]
     parametrization: str = "sparse"  # "sparse" (authors' code) | "full" ((d+1)x(d+1) P and Q)
-    attention: str = "linear"
+    attention: str = "linear"  # "linear" | "softmax" (Fig. 7) | "gaussian" (the poster's kernel; separate Q, K)
+    query_key: str = "single"  # "single" Q | "separate" W_Q, W_K
+    mlp_hidden: int = 0  # hidden units of a learned ReLU pre-layer on every token's covariate (0: none)
     target: str = "linear"  # "linear": y = <w, x>; "mlp": y = <w, MLP(x)> (Appendix B)
+    target_hidden: int = 0  # hidden units of the fixed target MLP (target="mlp")
     lr_note: str = ""
 
     def learning_rate(self, optimizer, lr_source="code"):
@@ -102,11 +106,23 @@ SETTINGS = {
         Setting(
             name="nonlinear", title="Nonlinear regression: y = <w, MLP(x)>", paper_ref="Appendix B, Fig. 15",
             n_layers=3, d=5, n_context=20, covariates="normal", lr_paper=(0.05, 0.01), lr_code=(0.05, 0.01),
-            batch_size=2000, init_std=0.1, parametrization="full", target="mlp",
+            batch_size=2000, init_std=0.1, parametrization="full", mlp_hidden=15, target="mlp", target_hidden=5,
             lr_note="paper: target MLP 5-5-5 and a learned 15-unit MLP; final code: 5-10-5 and 30 units",
         ),
     ]
 }
+
+
+def gamma_setting(shape):
+    """Heavy-tailed covariates with Gamma shape k = `shape` at the fixed Var(s) = 10 of Section 4.1 (scale
+    sqrt(10 / k)): k = 0.1 is the paper's heavy-tailed setting, k = 2.5 gives x ~ N(0, I_5). Otherwise as Setting 3
+    (its learning rates and clipping)."""
+    k = check_positive("gamma_shape", shape)
+    if k == SETTINGS["heavy_tailed"].gamma_shape:
+        return SETTINGS["heavy_tailed"]
+    return replace(SETTINGS["heavy_tailed"], name=f"gamma_k{k:g}", title=f"√Γ({k:g}, {(10 / k) ** 0.5:.3g})·Unif(S⁴)",
+                   paper_ref="beyond the paper: Section 4.1 at other tail weights", gamma_shape=k,
+                   gamma_scale=(10 / k) ** 0.5)
 
 
 def get_setting(name):

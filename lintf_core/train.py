@@ -13,9 +13,9 @@ import torch
 from tqdm import tqdm
 
 from . import cache
-from .data import EVAL, TRAIN, PromptStream, prompt_statistics, stack_prompts
+from .data import EVAL, TRAIN, PromptStream, stack_prompts
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
-from .model import Architecture, init_params, loss_and_grad, per_prompt_loss
+from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
 from .optim import clip_by_global_norm, init_state, step
 from .settings import LR_SOURCES, OPTIMIZERS, get_setting
 
@@ -62,6 +62,10 @@ class Trajectories:
     def spiking_runs(self, optimizer=None, factor=10.0, **match):
         """Per matching run: did its evaluation loss ever rise above `factor` x its best value so far?"""
         return spiked(self.eval_loss[self.runs(optimizer=optimizer, **match)], factor)
+
+    def diverged(self, optimizer=None, **match):
+        """Per matching run: did its evaluation loss become non-finite (NaN or inf) at some point?"""
+        return ~np.isfinite(self.eval_loss[self.runs(optimizer=optimizer, **match)]).all(axis=1)
 
     def to_payload(self):
         arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in _ARRAYS}
@@ -114,12 +118,13 @@ def _learning_rates(setting, optimizers, lr, lr_source):
 
 def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr=None, batch_size=None,
           eval_every=50, eval_batch_size=1000, eval_seed=99, iterate_every=250, lr_source="code", clip=None,
-          parametrization=None, progress=True, use_cache=True):
+          parametrization=None, attention=None, query_key=None, progress=True, use_cache=True):
     """Train every (seed, optimizer, learning rate) run of `setting` together; returns Trajectories.
 
     lr: None (the setting's, from `lr_source` "code" or "paper"), a number for every optimizer, or a dict
         {optimizer: number or list}; lists make a learning-rate grid (one run per value).
     clip: the global gradient-norm threshold; None uses the code's (1, or 0.1 for spherical data); inf disables.
+    parametrization, attention, query_key: override the setting's architecture (None keeps it).
     iterate_every: record the parameters x_t and the step x_{t+1} - x_t every this many iterations (and x_t at
         t = n_iters).
     """
@@ -141,10 +146,7 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     eval_seed = check_nonnegative_int("eval_seed", eval_seed)
     clip = setting.clip("code") if clip is None else check_positive("clip", clip)
     lrs = _learning_rates(setting, optimizers, lr, lr_source)
-    if setting.target != "linear":
-        raise ParameterError("setting", setting.name, "a setting with a linear target (the MLP target and "
-                             "pre-layer of Appendix B are not in the engine yet)")
-    arch = Architecture.of(setting, parametrization=parametrization)
+    arch = Architecture.of(setting, parametrization=parametrization, attention=attention, query_key=query_key)
 
     runs = [(s, o, v) for s, o in itertools.product(seeds, optimizers) for v in lrs[o]]
     config = dict(kind="train", setting=setting.as_dict(), architecture=vars(arch), runs=runs, n_iters=n_iters,
@@ -163,7 +165,7 @@ def _train(setting, arch, runs, config, progress):
     seeds = sorted({s for s, _, _ in runs})
     run_seed = torch.tensor([seeds.index(s) for s, _, _ in runs])
     streams = [PromptStream(setting, s, TRAIN) for s in seeds]
-    eval_stats = prompt_statistics(PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
+    eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
 
     theta = init_params(arch, seeds, setting.init_std)[run_seed]
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
@@ -179,7 +181,7 @@ def _train(setting, arch, runs, config, progress):
             iterates.append(theta.clone())
         if t % config["eval_every"] == 0:
             with torch.no_grad():
-                per_prompt = per_prompt_loss(theta, arch, eval_stats)
+                per_prompt = per_prompt_loss(theta, arch, eval_data)
             eval_loss.append(per_prompt.mean(1))
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
             eval_median.append(per_prompt.median(1).values)
@@ -188,7 +190,7 @@ def _train(setting, arch, runs, config, progress):
                 steps.append(torch.full_like(theta, float("nan")))
             break
         # One fresh batch per seed; the runs of a seed all see it.
-        batch = prompt_statistics(stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
+        batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
         value, grad = loss_and_grad(theta, arch, batch)
         grad, norm = clip_by_global_norm(grad, state.clip)
         train_loss[:, t], grad_norm[:, t] = value, norm

@@ -93,3 +93,16 @@ def test_unknown_covariates_are_refused_in_one_line():
     with pytest.raises(ParameterError) as error:
         covariates("cauchy", 3)
     assert str(error.value).count("\n") == 0 and "covariates" in str(error.value) and "normal" in str(error.value)
+
+
+@pytest.mark.parametrize("k", [0.2, 0.5, 2.5])
+def test_gamma_sweep_keeps_the_scale_variance_at_ten(k):
+    """gamma_setting(k): |x|^2 = s ~ Gamma(k, sqrt(10/k)), so Var(s) = 10 for every k and E|x|^2 = sqrt(10 k)."""
+    from lintf_core.settings import gamma_setting
+    setting = gamma_setting(k)
+    s = (PromptStream(setting, 0).sample(40000).x ** 2).sum(-1).double().flatten()
+    assert s.mean().item() == pytest.approx((10 * k) ** 0.5, rel=0.02)
+    assert s.var().item() == pytest.approx(10.0, rel=0.08)
+    assert gamma_setting(0.1) is get_setting("heavy_tailed")
+    with pytest.raises(ParameterError, match="gamma_shape: got -1; allowed: a positive number"):
+        gamma_setting(-1)

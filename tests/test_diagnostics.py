@@ -157,3 +157,10 @@ def test_smoothness_envelope_recovers_a_known_quantile_line():
     fit = smoothness_envelope(g, s, quantile=0.9)
     assert fit["L0"] == pytest.approx(0.9, abs=0.15) and fit["L1"] == pytest.approx(1.8, rel=0.05)
     assert fit["fraction_below"] == pytest.approx(0.9, abs=0.01)
+
+
+def test_robust_condition_number_of_a_diverged_run_is_nan():
+    H = torch.stack([torch.diag(torch.tensor([1.0, 2.0, 4.0])), torch.full((3, 3), float("nan"))])
+    for method in ("diagonal", "eigenvalues"):
+        values = robust_condition_number(H, method)
+        assert values[0].item() == pytest.approx(2.0) and torch.isnan(values[1])

@@ -156,3 +156,112 @@ def test_prediction_at_zero_parameters_is_zero():
     theta = torch.zeros(2, arch.n_params)
     assert torch.all(predict_statistics(theta, arch, prompt_statistics(prompts)) == 0)
     torch.testing.assert_close(per_prompt_loss(theta, arch, prompts), prompts.y_query.expand(2, -1) ** 2)
+
+
+# ---- variants (issue 4): separate query/key, Gaussian kernel, learned pre-layer, nonlinear target ----------------
+
+def literal_gaussian_tf(P_layers, WQ_layers, WK_layers, Z, d):
+    """The poster's Gaussian kernel in place of z_i^T Q z_j, token by token: query j attends to key i <= n with
+    weight exp(-|W_Q z_j - W_K z_i|^2 / (2 sqrt(d))), no normalization; 1/n and the mask as in Eq. (7)."""
+    d1, n1 = Z.shape
+    n = n1 - 1
+    for P, WQ, WK in zip(P_layers, WQ_layers, WK_layers):
+        new = Z.clone()
+        for j in range(n1):
+            for i in range(n):
+                weight = torch.exp(-((WQ @ Z[:, j] - WK @ Z[:, i]) ** 2).sum() / (2 * d**0.5))
+                new[:, j] = new[:, j] + weight * (P @ Z[:, i]) / n
+        Z = new
+    return -Z[d1 - 1, n1 - 1]
+
+
+def layer_blocks(theta, arch, r):
+    """Run r's trained blocks per layer, read straight from the flat parameter layout (L, matrices, b, b)."""
+    m = arch.matrices_per_layer
+    blocks = theta[r, :arch.n_attention_params].reshape(arch.n_layers, m, arch.block, arch.block)
+    return [[embedded(blocks[layer, k], arch.parametrization, arch.d, "P" if k == 0 else "Q") for k in range(m)]
+            for layer in range(arch.n_layers)]
+
+
+@pytest.mark.parametrize("parametrization", ["sparse", "full"])
+def test_separate_query_key_is_eq7_with_Q_equal_WK_transposed_WQ(parametrization):
+    setting = get_setting("setting1")
+    arch = Architecture.of(setting, parametrization=parametrization, query_key="separate")
+    assert arch.n_params == arch.n_layers * 3 * arch.block**2
+    theta = init_params(arch, range(2), 0.5).double()
+    prompts = prompts64(setting, 5, 4)
+    Z0 = input_matrix(prompts)
+    for r in range(2):
+        layers = layer_blocks(theta, arch, r)
+        Ps = [P for P, _, _ in layers]
+        Qs = [WK.T @ WQ for _, WQ, WK in layers]
+        want = torch.stack([literal_tf(Ps, Qs, Z0[b]) for b in range(4)])
+        torch.testing.assert_close(predict_tokens(theta, arch, Z0)[r], want, rtol=1e-10, atol=1e-12)
+        stats = predict_statistics(theta, arch, prompt_statistics(prompts))[r]
+        torch.testing.assert_close(stats, want, rtol=1e-9, atol=1e-12)
+
+
+def test_gaussian_kernel_tokens_match_literal():
+    setting = get_setting("setting2")
+    arch = Architecture.of(setting, attention="gaussian", query_key="separate")
+    theta = init_params(arch, range(2), 0.4).double()
+    prompts = prompts64(setting, 2, 3)
+    Z0 = input_matrix(prompts)
+    for r in range(2):
+        layers = layer_blocks(theta, arch, r)
+        # sparse: the projections act on the covariates only (zero last row and column, like Q)
+        want = torch.stack([literal_gaussian_tf([P for P, _, _ in layers], [WQ for _, WQ, _ in layers],
+                                                [WK for _, _, WK in layers], Z0[b], arch.d) for b in range(3)])
+        torch.testing.assert_close(predict_tokens(theta, arch, Z0)[r], want, rtol=1e-10, atol=1e-12)
+
+
+def test_gaussian_kernel_requires_separate_query_key():
+    with pytest.raises(ValueError, match="query_key: got 'single'; allowed: 'separate' with attention='gaussian'"):
+        Architecture(n_layers=3, d=5, attention="gaussian")
+
+
+def test_pre_layer_model_matches_literal_mlp_then_eq7():
+    """Appendix B's model: a learned ReLU MLP maps every token's covariate (the query's too), then Eq. (7) with
+    full P, Q. The statistics path (statistics of the mapped covariates, in the graph) and the token path agree
+    with the literal computation, and so do their gradients."""
+    setting = get_setting("nonlinear")
+    arch = Architecture.of(setting)
+    assert arch.n_params == 3 * 2 * 36 + (15 * 5 + 15 + 5 * 15 + 5)
+    theta = init_params(arch, range(2), 0.3).double()
+    prompts = prompts64(setting, 1, 4)
+    feature = prompts.feature
+    prompts.feature = lambda x: feature(x.float()).double()
+    h, d = arch.mlp_hidden, arch.d
+    for r in range(2):
+        W1, b1, W2, b2 = torch.split(theta[r, arch.n_attention_params:], [h * d, h, d * h, d])
+        W1, W2 = W1.reshape(h, d), W2.reshape(d, h)
+        layers = layer_blocks(theta, arch, r)
+        want = []
+        for b in range(4):
+            Z = input_matrix(prompts)[b].clone()
+            for column in range(Z.shape[1]):
+                Z[:d, column] = W2 @ torch.relu(W1 @ Z[:d, column] + b1) + b2
+            want.append(literal_tf([P for P, _ in layers], [Q for _, Q in layers], Z))
+        want = torch.stack(want)
+        torch.testing.assert_close(predict_tokens(theta, arch, input_matrix(prompts))[r], want, rtol=1e-10,
+                                   atol=1e-12)
+    expected_loss = (predict_tokens(theta, arch, input_matrix(prompts)) - prompts.y_query) ** 2
+    torch.testing.assert_close(per_prompt_loss(theta, arch, prompts), expected_loss, rtol=1e-9, atol=1e-12)
+    grad_stats = torch.autograd.functional.jacobian(lambda t: loss(t, arch, prompts).sum(), theta)
+    grad_tokens = torch.autograd.functional.jacobian(
+        lambda t: ((predict_tokens(t, arch, input_matrix(prompts)) - prompts.y_query) ** 2).mean(-1).sum(), theta)
+    torch.testing.assert_close(grad_stats, grad_tokens, rtol=1e-8, atol=1e-10)
+
+
+def test_nonlinear_target_is_w_dot_fixed_mlp_of_x():
+    from lintf_core.data import target_mlp
+    setting = get_setting("nonlinear")
+    prompts = PromptStream(setting, 0).sample(50)
+    mlp = target_mlp(setting.d, setting.target_hidden)
+    torch.testing.assert_close(prompts.y, (mlp(prompts.x) * prompts.w[:, None]).sum(-1))
+    torch.testing.assert_close(prompts.y_query, (mlp(prompts.x_query) * prompts.w).sum(-1))
+    # the tokens carry the raw covariates; the target MLP is the same for every seed and stream
+    torch.testing.assert_close(input_matrix(prompts)[:, :setting.d, :-1], prompts.x.transpose(1, 2))
+    other = PromptStream(setting, 3).sample(5)
+    torch.testing.assert_close(other.y_query, (mlp(other.x_query) * other.w).sum(-1))
+    assert not torch.allclose(prompts.y, torch.einsum("bnd,bd->bn", prompts.x, prompts.w))
