@@ -10,13 +10,16 @@ PROFILES = {
     # hessian_every: stride of Figure 4's Hessians along the runs; smoothness_iters: Figure 16's stride-1 window.
     # ablation_hessian_every: the same for the ablation chapters (Section 4), whose quick runs cannot afford 250.
     # gamma_shapes: the tail-weight sweep of the covariate-tails chapter (beyond the paper).
+    # variant_iters: runs of the token-level variants (softmax, Gaussian kernel, the large model), ~10x slower a step.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
-                  smoothness_iters=1000, ablation_hessian_every=1250, gamma_shapes=[0.1, 0.5, 2.5]),
+                  smoothness_iters=1000, ablation_hessian_every=1250, gamma_shapes=[0.1, 0.5, 2.5],
+                  variant_iters=500),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
-                  smoothness_iters=2000, ablation_hessian_every=250, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5]),
+                  smoothness_iters=2000, ablation_hessian_every=250, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
+                  variant_iters=2000),
 }
 
 
