@@ -75,8 +75,8 @@ PAPER_TABLE = {"setting1": {750: (1.76, 0.40), 1250: (1.58, 0.41)},
 #
 # The runs are Figure 2's (same seeds, learning rates, clipping and data streams; the engine records the
 # parameters every 250 iterations). At each recorded iterate we form the exact $150\times150$ Hessian of the loss
-# on the fixed evaluation batch (1,000 prompts, seed 99) — reverse-over-reverse autodiff through the model's
-# prompt-statistics form, about 0.4 s each here — and compute $R_{\mathrm{med}}$ two ways:
+# on the fixed evaluation batch (1,000 prompts, seed 99) — reverse-over-reverse autodiff through the model's exact
+# prompt-statistics form — and compute $R_{\mathrm{med}}$ two ways:
 #
 # - **diagonal** (the default, as the authors' code and Jiang et al.): $\max_i |H_{ii}| / \mathrm{median}_i
 #   |H_{ii}|$, with the lower middle value as the median of an even count (as `torch.median`). This is the number
