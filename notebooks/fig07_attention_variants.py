@@ -155,8 +155,8 @@ for (variant, opt), r in ratios.items():
 # %% [markdown]
 # ## What we see
 #
-# Softmax attention's late loss is a median {glue:text}`fig07_softmax_ratio:.3g} times linear attention's
-# (**{glue:md}`fig07_verdict`** by our rule); the Gaussian kernel's is {glue:text}`fig07_gaussian_ratio:.3g}
+# Softmax attention's late loss is a median {glue:text}`fig07_softmax_ratio:.3g` times linear attention's
+# (**{glue:md}`fig07_verdict`** by our rule); the Gaussian kernel's is {glue:text}`fig07_gaussian_ratio:.3g`
 # times. With a single head, a softmax layer averages the value vectors with positive weights that sum to one,
 # which cannot express the signed, unnormalized sum $\frac1n\sum_i y_i x_i^\top Q x_j$ that one step of gradient
 # descent on the prompt's regression needs {cite:p}`vonoswald2023transformers`; the Gaussian kernel's weights are
