@@ -32,6 +32,12 @@ def resolve(profile, **overrides):
     return values
 
 
+def hessian_iterations(values, extra=()):
+    """Iterations at which the ablation chapters form Hessians: every `ablation_hessian_every`, plus `extra`."""
+    stride = values["ablation_hessian_every"]
+    return sorted(set(range(0, values["n_iters"] + 1, stride)) | {int(t) for t in extra})
+
+
 def describe(values):
     """One line for a figure caption: which profile and which fidelity produced it."""
     seeds = values["seeds"]

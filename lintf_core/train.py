@@ -159,6 +159,15 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     return Trajectories.from_payload(cache.cached(config, compute, use_cache))
 
 
+def train_profile(setting, config, lr=None, lr_source="code", **overrides):
+    """train() at the fidelity of a resolved profile (profiles.resolve): its seeds, iterations, batch size,
+    evaluation stride and evaluation batch. Figures 2, 4 and 5 call it alike, so 4 and 5 reuse Figure 2's cached
+    runs. lr: as train's (a dict may hold None for "the setting's")."""
+    return train(setting, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr, batch_size=config["batch_size"],
+                 eval_every=config["eval_every"], eval_batch_size=config["eval_batch_size"], lr_source=lr_source,
+                 **overrides)
+
+
 def _train(setting, arch, runs, config, progress):
     """The engine's inner loop (the one place it lives)."""
     n_iters, batch_size = config["n_iters"], config["batch_size"]

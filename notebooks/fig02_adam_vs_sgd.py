@@ -47,7 +47,7 @@ from myst_nb import glue
 from lintf_core import plots, profiles, scorecard
 from lintf_core.settings import get_setting
 from lintf_core.bench import reference_train
-from lintf_core.train import OPTIMIZER_LABELS, spiked, train
+from lintf_core.train import OPTIMIZER_LABELS, spiked, train_profile
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -69,12 +69,7 @@ print(caption)
 # %%
 results = {}
 for name in settings:
-    setting = get_setting(name)
-    lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source),
-          "adam": lr_adam or setting.learning_rate("adam", lr_source)}
-    results[name] = train(name, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr,
-                          batch_size=config["batch_size"], eval_every=config["eval_every"],
-                          eval_batch_size=config["eval_batch_size"])
+    results[name] = train_profile(name, config, lr={"sgd": lr_sgd, "adam": lr_adam}, lr_source=lr_source)
 
 # %% tags=["hide-input"]
 fig, axes = plots.grid_of_axes(2, len(settings))

@@ -38,7 +38,6 @@ batch_size = None  # None: 1,000 prompts per stochastic gradient
 true_batch = None  # None: 100,000 prompts for the "true" gradient, as in the authors' code
 
 # %%
-import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 

@@ -51,7 +51,7 @@ from lintf_core import plots, profiles, scorecard
 from lintf_core.diagnostics import condition_numbers, paired_ratios
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
-from lintf_core.train import train
+from lintf_core.train import train_profile
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -91,12 +91,7 @@ PAPER_TABLE = {"setting1": {750: (1.76, 0.40), 1250: (1.58, 0.41)},
 # %%
 results, numbers = {}, {}
 for name in settings:
-    setting = get_setting(name)
-    lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source),
-          "adam": lr_adam or setting.learning_rate("adam", lr_source)}
-    results[name] = train(name, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr,
-                          batch_size=config["batch_size"], eval_every=config["eval_every"],
-                          eval_batch_size=config["eval_batch_size"])
+    results[name] = train_profile(name, config, lr={"sgd": lr_sgd, "adam": lr_adam}, lr_source=lr_source)
     numbers[name] = condition_numbers(results[name], every=config["hessian_every"])
 
 # %% tags=["hide-input"]

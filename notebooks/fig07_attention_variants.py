@@ -41,7 +41,7 @@ from myst_nb import glue
 
 from lintf_core import plots, profiles, scorecard
 from lintf_core.settings import get_setting
-from lintf_core.train import OPTIMIZER_LABELS, train
+from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
 plots.use_book_style()
 config = profiles.resolve(profile, seeds=profiles.as_list("seeds", seeds), variant_iters=n_iters)
@@ -72,11 +72,7 @@ LABELS = {"linear": "linear (the paper's model)", "softmax": "softmax (Fig. 7)",
 # %%
 runs = {}
 for variant, overrides in VARIANTS.items():
-    s = get_setting(setting)
-    lr = {"sgd": lr_sgd or s.learning_rate("sgd"), "adam": lr_adam or s.learning_rate("adam")}
-    runs[variant] = train(setting, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr,
-                          batch_size=config["batch_size"], eval_every=config["eval_every"],
-                          eval_batch_size=config["eval_batch_size"], **overrides)
+    runs[variant] = train_profile(setting, config, lr={"sgd": lr_sgd, "adam": lr_adam}, **overrides)
 
 # %% tags=["hide-input"]
 COLORS = {"linear": "tab:blue", "softmax": "tab:orange", "gaussian": "tab:green"}

@@ -48,7 +48,7 @@ from myst_nb import glue
 from lintf_core import plots, profiles, scorecard
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.settings import gamma_setting, get_setting
-from lintf_core.train import train
+from lintf_core.train import train_profile
 
 plots.use_book_style()
 config = profiles.resolve(profile, seeds=profiles.as_list("seeds", seeds), n_iters=n_iters,
@@ -71,16 +71,10 @@ pair = ["sphere", "heavy_tailed"]
 # %%
 runs, noise, numbers = {}, {}, {}
 for name in pair:
-    setting = get_setting(name)
-    lr = {opt: setting.learning_rate(opt, lr_source) for opt in ("sgd", "adam")}
-    runs[name] = train(name, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr,
-                       batch_size=config["batch_size"], eval_every=config["eval_every"],
-                       eval_batch_size=config["eval_batch_size"])
+    runs[name] = train_profile(name, config, lr_source=lr_source)
     noise[name] = noise_at_init(name, n_samples=config["noise_samples"], batch_size=config["batch_size"],
                                 true_batch=config["noise_true_batch"])
-    # every `ablation_hessian_every` iterations, plus the table's iterations
-    hessian_at = sorted(set(range(0, config["n_iters"] + 1, config["ablation_hessian_every"])) | set(table_iterations))
-    numbers[name] = condition_numbers(runs[name], iterations=hessian_at)
+    numbers[name] = condition_numbers(runs[name], iterations=profiles.hessian_iterations(config, table_iterations))
 
 # %% tags=["hide-input"]
 fig, axes = plots.grid_of_axes(3, 2)
@@ -196,8 +190,7 @@ sweep_iters = max(table_iterations)
 sweep = []
 for k in config["gamma_shapes"]:
     setting = gamma_setting(k)
-    result = train(setting, seeds=config["seeds"], n_iters=sweep_iters, batch_size=config["batch_size"],
-                   eval_every=config["eval_every"], eval_batch_size=config["eval_batch_size"])
+    result = train_profile(setting, {**config, "n_iters": sweep_iters})
     tail = tail_statistics(noise_at_init(setting, n_samples=config["noise_samples"], batch_size=config["batch_size"],
                                          true_batch=config["noise_true_batch"]))
     at_end = condition_numbers(result, iterations=[sweep_iters])

@@ -48,8 +48,7 @@ from lintf_core import plots, profiles, scorecard
 from lintf_core.bench import reference_train
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
-from lintf_core.settings import get_setting
-from lintf_core.train import train
+from lintf_core.train import train_profile
 
 plots.use_book_style()
 depths = [int(L) for L in profiles.as_list("depths", depths)]
@@ -73,13 +72,10 @@ print(caption)
 runs, noise, numbers = {}, {}, {}
 for L in depths:
     name = f"depth{L}"
-    runs[L] = train(name, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr_overrides.get(str(L)),
-                    batch_size=config["batch_size"], eval_every=config["eval_every"],
-                    eval_batch_size=config["eval_batch_size"])
+    runs[L] = train_profile(name, config, lr=lr_overrides.get(str(L)))
     noise[L] = noise_at_init(name, n_samples=config["noise_samples"], batch_size=config["batch_size"],
                              true_batch=config["noise_true_batch"])
-    hessian_at = sorted(set(range(0, config["n_iters"] + 1, config["ablation_hessian_every"])) | set(table_iterations))
-    numbers[L] = condition_numbers(runs[L], iterations=hessian_at)
+    numbers[L] = condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
 
 # %% tags=["hide-input"]
 fig, axes = plots.grid_of_axes(3, len(depths), width=3.6, height=3.0)

@@ -50,7 +50,7 @@ from scipy import stats
 from lintf_core import plots, profiles, scorecard
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
 from lintf_core.settings import get_setting
-from lintf_core.train import OPTIMIZER_LABELS, train
+from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -80,8 +80,7 @@ runs, smooth, fits = {}, {}, {}
 for name in settings:
     setting = get_setting(name)
     lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source), "adam": lr_adam}
-    runs[name] = train(name, seeds=[seed], n_iters=window, lr=lr, batch_size=config["batch_size"],
-                       eval_every=config["eval_every"], eval_batch_size=config["eval_batch_size"], iterate_every=1)
+    runs[name] = train_profile(name, {**config, "seeds": [seed], "n_iters": window}, lr=lr, iterate_every=1)
     smooth[name] = smoothness_along(runs[name])
     for opt in OPTIMIZER_LABELS:
         r = runs[name].runs(optimizer=opt)[0]

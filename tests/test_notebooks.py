@@ -101,3 +101,12 @@ def test_nbval_fails_when_a_key_number_drifts(tmp_path):
     reference.write_text(json.dumps(drifted))
     failed = run_nbval(reference)
     assert failed.returncode != 0, "nbval did not notice a changed key number"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_glue_roles_are_well_formed(source):
+    """{glue:kind}`key` roles in the prose: a role closed by '}' instead of a backtick silently swallows the rest
+    of the line until the book build (with -W) fails at the very end of `make test`."""
+    text = source.read_text()
+    broken = re.findall(r"\{glue:\w+\}`[^`\n]*\}(?!`)", text)
+    assert not broken, f"malformed glue roles: {broken}"
