@@ -62,6 +62,20 @@ def optimizer_curves(ax, trajectories, x, values, band_divisor=4, per_seed=True,
     return int((values <= 0).sum())
 
 
+def ablation_panels(columns, width=4.2, height=3.4, legend_size=7):
+    """The Section 4 figure: one column per setting, rows loss curves (±std/4), gradient noise at initialization
+    (histogram + q-q) and R_med along training (diagonal, ±std/2). columns: (title, trajectories, noise norms,
+    condition_numbers result) per column. Returns (fig, axes)."""
+    fig, axes = grid_of_axes(3, len(columns), width=width, height=height)
+    for column, (title, runs, noise, numbers) in enumerate(columns):
+        loss_curves(axes[0, column], runs, title=title)
+        noise_histogram(axes[1, column], noise)
+        optimizer_curves(axes[2, column], runs, numbers["iterations"], numbers["diagonal"], band_divisor=2,
+                         ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
+    axes[0, 0].legend(fontsize=legend_size, loc="lower left")
+    return fig, axes
+
+
 def mark_on_bottom_edge(ax, x, **style):
     """Triangles at the bottom edge of the axes at positions x: values a log axis cannot draw (zero or negative)."""
     artist = ax.scatter(x, np.zeros(len(x)), marker="^", s=16, alpha=0.6, clip_on=False,

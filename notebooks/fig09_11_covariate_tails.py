@@ -77,14 +77,8 @@ for name in pair:
     numbers[name] = condition_numbers(runs[name], iterations=profiles.hessian_iterations(config, table_iterations))
 
 # %% tags=["hide-input"]
-fig, axes = plots.grid_of_axes(3, 2)
-for column, name in enumerate(pair):
-    title = get_setting(name).title
-    plots.loss_curves(axes[0, column], runs[name], title=title)
-    plots.noise_histogram(axes[1, column], noise[name])
-    plots.optimizer_curves(axes[2, column], runs[name], numbers[name]["iterations"], numbers[name]["diagonal"],
-                           band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
-axes[0, 0].legend(fontsize=7, loc="lower left")
+fig, axes = plots.ablation_panels([(get_setting(name).title, runs[name], noise[name], numbers[name])
+                                   for name in pair])
 fig.suptitle(f"Figures 9 (top), 10 (middle), 11 (bottom) — {caption}", fontsize=9)
 glue("fig09_11_panels", fig, display=False)
 plots.plt.close(fig)

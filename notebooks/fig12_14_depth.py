@@ -78,13 +78,8 @@ for L in depths:
     numbers[L] = condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
 
 # %% tags=["hide-input"]
-fig, axes = plots.grid_of_axes(3, len(depths), width=3.6, height=3.0)
-for column, L in enumerate(depths):
-    plots.loss_curves(axes[0, column], runs[L], title=f"L={L}")
-    plots.noise_histogram(axes[1, column], noise[L])
-    plots.optimizer_curves(axes[2, column], runs[L], numbers[L]["iterations"], numbers[L]["diagonal"],
-                           band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
-axes[0, 0].legend(fontsize=6, loc="lower left")
+fig, axes = plots.ablation_panels([(f"L={L}", runs[L], noise[L], numbers[L]) for L in depths],
+                                  width=3.6, height=3.0, legend_size=6)
 fig.suptitle(f"Figures 12 (top), 13 (middle), 14 (bottom) — {caption}", fontsize=9)
 glue("fig12_14_panels", fig, display=False)
 plots.plt.close(fig)
