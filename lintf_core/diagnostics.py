@@ -160,14 +160,17 @@ def condition_numbers(trajectories, every=250, iterations=None, use_cache=True, 
     def compute():
         arch, data = evaluation_batch(trajectories)
         points = torch.from_numpy(trajectories.iterates[:, pick]).reshape(-1, arch.n_params)
-        diagonal, eigenvalues = [], []
+        diagonal, eigenvalues, done = [], [], {}
         for theta in tqdm(points, desc=f"Hessians {trajectories.setting}", disable=not progress, mininterval=2.0):
-            # a diverged run has no condition number: recorded as NaN (and its Hessian is not computed)
-            H = hessians(theta[None], arch, data) if torch.isfinite(theta).all() else None
-            if H is None or not torch.isfinite(H).all():
-                H = torch.full((1, arch.n_params, arch.n_params), float("nan"))
-            diagonal.append(robust_condition_number(H, "diagonal"))
-            eigenvalues.append(robust_condition_number(H, "eigenvalues"))
+            key = theta.numpy().tobytes()  # the runs of a seed share x_0: one Hessian for all of them
+            if key not in done:
+                # a diverged run has no condition number: recorded as NaN (and its Hessian is not computed)
+                H = hessians(theta[None], arch, data) if torch.isfinite(theta).all() else None
+                if H is None or not torch.isfinite(H).all():
+                    H = torch.full((1, arch.n_params, arch.n_params), float("nan"))
+                done[key] = robust_condition_number(H, "diagonal"), robust_condition_number(H, "eigenvalues")
+            diagonal.append(done[key][0])
+            eigenvalues.append(done[key][1])
         shape = (trajectories.n_runs, len(pick))
         return {"diagonal": torch.cat(diagonal).reshape(shape), "eigenvalues": torch.cat(eigenvalues).reshape(shape)}
 

@@ -173,6 +173,8 @@ def _contract(A, B):
     For matrices up to ~8x8 this loop of vectorised multiply-adds is several times faster on CPU than bmm over
     thousands of tiny matrices; for larger ones (d = 20) batched matmul wins."""
     if A.shape[2] > 8:
+        if A.shape[1] == 1 or B.shape[2] == 1:  # matrix-vector: a broadcast sum is ~10x faster than einsum here
+            return (A.unsqueeze(3) * B.unsqueeze(1)).sum(2)
         return torch.einsum("rijb,rjlb->rilb", A, B)
     out = A[:, :, 0:1] * B[:, 0:1]
     for j in range(1, A.shape[2]):

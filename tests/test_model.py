@@ -265,3 +265,28 @@ def test_nonlinear_target_is_w_dot_fixed_mlp_of_x():
     other = PromptStream(setting, 3).sample(5)
     torch.testing.assert_close(other.y_query, (mlp(other.x_query) * other.w).sum(-1))
     assert not torch.allclose(prompts.y, torch.einsum("bnd,bd->bn", prompts.x, prompts.w))
+
+
+@pytest.mark.parametrize("parametrization", ["sparse", "full"])
+def test_large_model_paths_match_literal_equations_and_each_other(parametrization):
+    """d = 20 takes the batched-matmul and broadcast (matrix-vector) branches of the statistics path."""
+    setting = get_setting("large")
+    arch = Architecture.of(setting, parametrization=parametrization)
+    theta = init_params(arch, range(2), 0.05).double()
+    prompts = prompts64(setting, 5, 3)
+    Z0 = input_matrix(prompts)
+    blocks = theta.reshape(2, arch.n_layers, 2, arch.block, arch.block)
+    expected = torch.empty(2, 3, dtype=torch.float64)
+    for r in range(2):
+        Ps = [embedded(blocks[r, layer, 0], parametrization, arch.d, "P") for layer in range(arch.n_layers)]
+        Qs = [embedded(blocks[r, layer, 1], parametrization, arch.d, "Q") for layer in range(arch.n_layers)]
+        for b in range(3):
+            expected[r, b] = literal_tf(Ps, Qs, Z0[b])
+    stats = prompt_statistics(prompts)
+    scale = expected.abs().max()
+    torch.testing.assert_close(predict_statistics(theta, arch, stats), expected, rtol=1e-9, atol=1e-9 * scale)
+    theta_s = theta.clone().requires_grad_(True)
+    theta_t = theta.clone().requires_grad_(True)
+    (g_stats,) = torch.autograd.grad(loss(theta_s, arch, stats).sum(), theta_s)
+    (g_tokens,) = torch.autograd.grad(loss(theta_t, arch, prompts).sum(), theta_t)
+    torch.testing.assert_close(g_stats, g_tokens, rtol=1e-8, atol=1e-10 * g_tokens.abs().max())
