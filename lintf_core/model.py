@@ -16,6 +16,13 @@ The code scores token pairs as z_n^T Q z_l where Eq. (7) has z_l^T Q z_n; we fol
 Q <-> Q^T, a relabelling of coordinates that i.i.d. initialization, both optimizers and diagonal Hessian
 statistics are all blind to.
 
+Variants (each tested against a literal transcription of its equations in tests/test_model.py):
+  attention="softmax"     the authors' code comment (Fig. 7): softmax over each query's scores before the mask, 1/n kept;
+  attention="gaussian"    the poster's kernel exp(-|W_Q z_j - W_K z_i|^2 / (2 sqrt d)), unnormalized (needs separate);
+  query_key="separate"    Q = W_K^T W_Q with both factors trained (Fig. 8 left);
+  mlp_hidden=k            a learned ReLU pre-layer on every token's covariate (Appendix B, Fig. 15).
+The poster's own one-layer multi-head regression model lives in multihead.py.
+
 Two exact evaluation paths:
   tokens      the general token-level computation (any attention; used for softmax and as the reference);
   statistics  linear attention only. Every token is mapped by the same matrix, z <- A z with A = I + P G Q and

@@ -136,6 +136,8 @@ def curvature_step_size(params, data, kernel, trained, fraction=1.0):
             return objective({k: v[None] for k, v in merged.items()}, data, kernel)[0]
 
         H = torch.func.hessian(f)(_flat(params, names)[r])
+        if not torch.isfinite(H).all():
+            raise ValueError(f"params: run {r} is not finite (a diverged run has no step size)")
         steps.append(fraction / torch.linalg.eigvalsh(H).abs().max())
     return torch.stack(steps)
 
@@ -178,9 +180,10 @@ def loss_surface(params, data, kernel, query_direction, key_direction, coordinat
 
 
 def landscape_roughness(surface):
-    """How rugged a loss surface (m, m) is, two ways, both scale-free: the number of strict local minima of the grid
-    (interior points below all 8 neighbours), and the mean absolute difference of log10 f between neighbouring grid
-    points (a total variation of the log-loss)."""
+    """How rugged a loss surface (m, m) is, two ways, both independent of the loss's scale and of how deep its minimum
+    is: the number of strict local minima of the grid (interior points below all 8 neighbours), and the fraction of
+    interior points where the surface is not locally convex (its finite-difference 2x2 Hessian has a negative
+    eigenvalue)."""
     s = torch.as_tensor(surface, dtype=torch.float64)
     centre = s[1:-1, 1:-1]
     below_all = torch.ones_like(centre, dtype=torch.bool)
@@ -188,6 +191,8 @@ def landscape_roughness(surface):
         for dj in (-1, 0, 1):
             if di or dj:
                 below_all &= centre < s[1 + di:s.shape[0] - 1 + di, 1 + dj:s.shape[1] - 1 + dj]
-    log = s.clamp_min(1e-300).log10()
-    variation = torch.cat([(log[1:] - log[:-1]).abs().flatten(), (log[:, 1:] - log[:, :-1]).abs().flatten()])
-    return {"local_minima": int(below_all.sum()), "log_variation": float(variation.mean())}
+    f_aa = s[2:, 1:-1] - 2 * centre + s[:-2, 1:-1]
+    f_bb = s[1:-1, 2:] - 2 * centre + s[1:-1, :-2]
+    f_ab = (s[2:, 2:] - s[2:, :-2] - s[:-2, 2:] + s[:-2, :-2]) / 4
+    nonconvex = (f_aa * f_bb - f_ab**2 < 0) | (f_aa + f_bb < 0)
+    return {"local_minima": int(below_all.sum()), "nonconvex_fraction": float(nonconvex.double().mean())}

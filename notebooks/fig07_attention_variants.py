@@ -163,7 +163,8 @@ for (variant, opt), r in ratios.items():
 # The paper shows one panel without numbers, optimizer or learning rate. Our runs are shorter than the paper's
 # 10,000 iterations in both profiles because token-level attention costs about ten times more per step (Setting 1's
 # learning rates were tuned for linear attention, not for the other two — a fairer comparison would tune each).
-# The poster chapter studies the Gaussian kernel on its own terms.
+# The poster chapter studies the Gaussian kernel on its own terms: {doc}`poster_kernels_convergence` (gradient
+# descent's convergence with each kernel) and {doc}`poster_landscape` (the loss landscapes).
 
 # %%
 scorecard.show(rows)

@@ -110,15 +110,17 @@ def test_landscape_at_origin_is_the_trained_loss(kernel):
                                                                    data, kernel)[0])
 
 
-def test_roughness_counts_minima_and_variation():
+def test_roughness_counts_minima_and_nonconvex_points():
     x = torch.linspace(-1, 1, 21, dtype=torch.float64)
     a, b = torch.meshgrid(x, x, indexing="ij")
-    bowl = 1 + a**2 + b**2
-    assert multihead.landscape_roughness(bowl)["local_minima"] == 1
+    bowl = 1 + a**2 + 3 * b**2 + a * b
+    assert multihead.landscape_roughness(bowl) == {"local_minima": 1, "nonconvex_fraction": 0.0}
+    saddle = 5 + a**2 - b**2
+    assert multihead.landscape_roughness(saddle) == {"local_minima": 0, "nonconvex_fraction": 1.0}
     egg_crate = 2 + torch.cos(6 * math.pi * a) * torch.cos(6 * math.pi * b) + 0.01 * (a**2 + b**2)
     rough = multihead.landscape_roughness(egg_crate)
     assert rough["local_minima"] > 10
-    assert rough["log_variation"] > multihead.landscape_roughness(bowl)["log_variation"]
+    assert 0.3 < rough["nonconvex_fraction"] < 1
 
 
 def test_fitted_rate_recovers_a_geometric_decay():
