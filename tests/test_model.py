@@ -37,6 +37,19 @@ def embedded(block, parametrization, d, which):
     return full
 
 
+def literal_predictions(theta, arch, Z0, parametrization):
+    """literal_tf for every run (one per row of theta) and every prompt of Z0: (runs, B), float64."""
+    runs, batch = theta.shape[0], Z0.shape[0]
+    blocks = theta.reshape(runs, arch.n_layers, 2, arch.block, arch.block)
+    expected = torch.empty(runs, batch, dtype=torch.float64)
+    for r in range(runs):
+        Ps = [embedded(blocks[r, layer, 0], parametrization, arch.d, "P") for layer in range(arch.n_layers)]
+        Qs = [embedded(blocks[r, layer, 1], parametrization, arch.d, "Q") for layer in range(arch.n_layers)]
+        for b in range(batch):
+            expected[r, b] = literal_tf(Ps, Qs, Z0[b])
+    return expected
+
+
 def prompts64(setting, seed, batch):
     p = PromptStream(setting, seed).sample(batch)
     p.x, p.w, p.x_query = p.x.double(), p.w.double(), p.x_query.double()
@@ -52,13 +65,7 @@ def test_both_paths_match_literal_equations(parametrization, runs, setting_name)
     theta = init_params(arch, range(runs), 0.3).double()  # large enough that every layer matters
     prompts = prompts64(setting, 7, 6)
     Z0 = input_matrix(prompts)
-    blocks = theta.reshape(runs, arch.n_layers, 2, arch.block, arch.block)
-    expected = torch.empty(runs, 6, dtype=torch.float64)
-    for r in range(runs):
-        Ps = [embedded(blocks[r, layer, 0], parametrization, arch.d, "P") for layer in range(arch.n_layers)]
-        Qs = [embedded(blocks[r, layer, 1], parametrization, arch.d, "Q") for layer in range(arch.n_layers)]
-        for b in range(6):
-            expected[r, b] = literal_tf(Ps, Qs, Z0[b])
+    expected = literal_predictions(theta, arch, Z0, parametrization)
     tokens = predict_tokens(theta, arch, Z0)
     stats = predict_statistics(theta, arch, prompt_statistics(prompts))
     scale = expected.abs().max()
@@ -274,14 +281,7 @@ def test_large_model_paths_match_literal_equations_and_each_other(parametrizatio
     arch = Architecture.of(setting, parametrization=parametrization)
     theta = init_params(arch, range(2), 0.05).double()
     prompts = prompts64(setting, 5, 3)
-    Z0 = input_matrix(prompts)
-    blocks = theta.reshape(2, arch.n_layers, 2, arch.block, arch.block)
-    expected = torch.empty(2, 3, dtype=torch.float64)
-    for r in range(2):
-        Ps = [embedded(blocks[r, layer, 0], parametrization, arch.d, "P") for layer in range(arch.n_layers)]
-        Qs = [embedded(blocks[r, layer, 1], parametrization, arch.d, "Q") for layer in range(arch.n_layers)]
-        for b in range(3):
-            expected[r, b] = literal_tf(Ps, Qs, Z0[b])
+    expected = literal_predictions(theta, arch, input_matrix(prompts), parametrization)
     stats = prompt_statistics(prompts)
     scale = expected.abs().max()
     torch.testing.assert_close(predict_statistics(theta, arch, stats), expected, rtol=1e-9, atol=1e-9 * scale)
