@@ -29,10 +29,6 @@ class Regression:
     X: torch.Tensor  # (N, n, D)
     y: torch.Tensor  # (N, n)
 
-    @property
-    def shape(self):
-        return dict(N=self.X.shape[0], n=self.X.shape[1], D=self.X.shape[2])
-
 
 def synthetic_regression(N, n, D, seed=0):
     """X_i with i.i.d. N(0, 1/D) entries (tokens of norm about 1) and arbitrary labels y_i ~ N(0, I_n): fitting

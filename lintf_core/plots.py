@@ -76,11 +76,19 @@ def ablation_panels(columns, width=4.2, height=3.4, legend_size=7):
     return fig, axes
 
 
-def mark_on_bottom_edge(ax, x, top=False, **style):
-    """Triangles at the bottom edge of the axes at positions x: values a log axis cannot draw (zero or negative);
-    top=True: at the top edge, pointing up (values that are infinite, e.g. diverged runs)."""
-    artist = ax.scatter(x, np.full(len(x), 1.0 if top else 0.0), marker="^", s=16, alpha=0.6, clip_on=False,
-                        transform=ax.get_xaxis_transform(), **style)  # y in axes units: the edge
+def mark_on_bottom_edge(ax, x, **style):
+    """Triangles at the bottom edge of the axes at positions x: values a log axis cannot draw (zero or negative)."""
+    return _mark_on_edge(ax, x, 0.0, style)
+
+
+def mark_on_top_edge(ax, x, **style):
+    """Triangles at the top edge of the axes at positions x: values no axis can draw (infinite: diverged runs)."""
+    return _mark_on_edge(ax, x, 1.0, style)
+
+
+def _mark_on_edge(ax, x, edge, style):
+    artist = ax.scatter(x, np.full(len(x), edge), marker="^", s=16, alpha=0.6, clip_on=False,
+                        transform=ax.get_xaxis_transform(), **style)  # y in axes units: 0 bottom, 1 top
     artist.set_in_layout(False)  # outside the data area: constrained_layout must not make room for it
     return artist
 
