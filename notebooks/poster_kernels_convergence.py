@@ -151,15 +151,19 @@ plots.plt.close(fig)
 
 # %% tags=["hide-input"]
 def summary(record):
+    """Per seed: f_T / f_0 and the fitted linear rate."""
     losses = record["loss"]
     ratio = (losses[:, -1] / losses[:, 0]).numpy()
     return ratio, multihead.fitted_rate(losses).numpy()
 
 
+summary_a = {key: summary(record) for key, record in part_a.items()}
+summary_b = {key: summary(record) for key, record in part_b.items()}
+
 table_a = []
 for H in heads:
     for kernel in multihead.KERNELS:
-        ratio, rate = summary(part_a[H, kernel])
+        ratio, rate = summary_a[H, kernel]
         table_a.append({"H": H, "HD vs Nn": f"{H * D} {'≥' if H * D >= N * n else '<'} {N * n}", "kernel": kernel,
                         "step size (per seed)": ", ".join(f"{e:.3g}" for e in part_a[H, kernel]["eta"]),
                         "f_T / f_0 (per seed)": ", ".join(f"{r:.1e}" for r in ratio),
@@ -171,7 +175,7 @@ table_b, contrast, gaussian_lower = [], [], []
 for scale in init_scales:
     ratios = {}
     for kernel in multihead.KERNELS:
-        ratios[kernel], _ = summary(part_b[scale, kernel])
+        ratios[kernel], _ = summary_b[scale, kernel]
         grad = part_b[scale, kernel]["query_grad_norm"]
         table_b.append({"init scale": f"{scale:g}", "kernel": kernel,
                         "f_T / f_0 (per seed)": ", ".join(f"{r:.1e}" for r in ratios[kernel]),
@@ -185,14 +189,14 @@ for scale in init_scales:
 display(Markdown(scorecard.markdown_table(table_b, columns=list(table_b[0]))))
 
 over = [(H, k) for H in heads for k in multihead.KERNELS if H * D >= N * n]
-converged_over = sum(int((summary(part_a[key])[0] < CONVERGED).sum()) for key in over)
+converged_over = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in over)
 total_over = len(over) * len(seeds)
 theorem1_verdict = ("reproduced" if total_over and converged_over == total_over
                     else "partly reproduced" if converged_over > total_over / 2 else "not reproduced")
 under = [(H, k) for H in heads for k in multihead.KERNELS if H * D < N * n]
-converged_under = sum(int((summary(part_a[key])[0] < CONVERGED).sum()) for key in under)
+converged_under = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in under)
 theorem2_verdict = ("reproduced" if contrast else "partly reproduced" if gaussian_lower else "not reproduced")
-rates_over = np.concatenate([summary(part_a[key])[1] for key in over]) if over else np.array([np.nan])
+rates_over = np.concatenate([summary_a[key][1] for key in over]) if over else np.array([np.nan])
 rows = [
     {"claim": "Theorem 1: GD on (W^Q, W^K, W^V) converges linearly to zero loss when HD ≥ Nn",
      "figure": "Poster Thm. 1", "setting": f"synthetic N={N}, n={n}, D={D}, d={d}, H={heads}",
@@ -219,7 +223,7 @@ glue("poster_under_reading", Markdown(
 glue("poster_contrast", Markdown(", ".join(f"{s:g}" for s in contrast) or "none"), display=False)
 glue("poster_lower", Markdown(", ".join(f"{s:g}" for s in gaussian_lower) or "none"), display=False)
 by_scale = "; ".join(f"s={scale:g}: " + " / ".join(
-    f"{int((summary(part_b[scale, k])[0] < CONVERGED).sum())}/{len(seeds)}" for k in multihead.KERNELS)
+    f"{int((summary_b[scale, k][0] < CONVERGED).sum())}/{len(seeds)}" for k in multihead.KERNELS)
     for scale in init_scales)
 glue("poster_by_scale", Markdown(by_scale), display=False)
 glue("poster_caption", Markdown(caption), display=False)
@@ -231,8 +235,8 @@ glue("poster_caption", Markdown(caption), display=False)
 # NBVAL_CHECK_OUTPUT
 print("Theorem 1, converged with HD >= Nn:", f"{converged_over}/{total_over}", "HD < Nn:", converged_under)
 for scale in init_scales:
-    print(f"Theorem 2, scale {scale:g}: converged softmax {int((summary(part_b[scale, 'softmax'])[0] < CONVERGED).sum())}, "
-          f"gaussian {int((summary(part_b[scale, 'gaussian'])[0] < CONVERGED).sum())}")
+    print(f"Theorem 2, scale {scale:g}: converged softmax {int((summary_b[scale, 'softmax'][0] < CONVERGED).sum())}, "
+          f"gaussian {int((summary_b[scale, 'gaussian'][0] < CONVERGED).sum())}")
 
 # %% [markdown]
 # ## What we see
