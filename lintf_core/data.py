@@ -24,6 +24,8 @@ from .settings import COVARIATES
 # feed the noise histogram's minibatches and its large "true gradient" batch. TARGET draws Appendix B's fixed MLP.
 INIT, TRAIN, EVAL, NOISE, TRUE_GRADIENT, TARGET = 0, 1, 2, 3, 4, 5
 TARGET_MLP_SEED = 7  # the authors create their target MLP once, under seed 7
+# How training batches are drawn: what the model sees of each prompt directly, or every prompt (PromptStream)
+SAMPLERS = ("statistics", "prompts")
 
 
 def child_seed(seed, purpose):
@@ -97,12 +99,37 @@ class PromptStream:
         self.np_rng = np.random.default_rng(state)  # Gamma scales (numpy's sampler, as in the authors' code)
         self.feature = target_mlp(setting.d, setting.target_hidden) if setting.target == "mlp" else None
 
+    def sample_statistics(self, batch_size):
+        """PromptStatistics of `batch_size` fresh prompts (see sample_statistics below)."""
+        return sample_statistics([self], batch_size).select(0)
+
     def sample(self, batch_size):
         s = self.setting
         x = sample_covariates((batch_size, s.n_context + 1), s.d, s.covariates, self.generator, self.np_rng,
                               s.gamma_shape, s.gamma_scale)
         w = torch.randn(batch_size, s.d, generator=self.generator)
         return Prompts(x=x[:, :-1], w=w, x_query=x[:, -1], feature=self.feature)
+
+
+def sample_statistics(streams, batch_size):
+    """One batch of `batch_size` fresh prompts from each stream, as PromptStatistics with a leading stream axis:
+    what a linear-attention model sees of them, drawn directly where the law allows it (the same law as
+    prompt_statistics(stream.sample(batch_size)), another random stream). Gaussian covariates and a linear target:
+    N S ~ Wishart(N, I_d) by the Bartlett decomposition, N S = A A^T with A lower triangular, A_ii^2 ~ chi^2(N - i)
+    (i = 0..d-1) and A_ij ~ N(0, 1) below the diagonal: d(d+1)/2 numbers per prompt instead of N d. With w and the
+    query covariate ~ N(0, I_d): b = S w and c = w^T S w, as y_i = <w, x_i>, and the target <w, x_query>. These
+    numbers come from each stream's numpy Generator, drawn in compiled code (fast.draw_gaussian_statistics), the
+    streams in parallel. Other covariates or targets: the prompts are drawn and their statistics computed."""
+    s = streams[0].setting
+    if s.covariates != "normal" or s.target != "linear" or s.n_context < s.d:
+        return stack_statistics([prompt_statistics(stream.sample(batch_size)) for stream in streams])
+    from .fast import draw_gaussian_statistics
+
+    k, D = s.d + 1, len(streams)
+    G, z_query = np.empty((D, k, k, batch_size), np.float32), np.empty((D, k, batch_size), np.float32)
+    target = np.empty((D, batch_size), np.float32)
+    draw_gaussian_statistics(tuple(stream.np_rng for stream in streams), s.n_context, G, z_query, target)
+    return PromptStatistics(torch.from_numpy(G), torch.from_numpy(z_query), torch.from_numpy(target))
 
 
 def input_matrix(prompts):
@@ -150,6 +177,12 @@ def prompt_statistics(prompts, x=None, x_query=None):
     z_query = torch.cat([x_query, torch.zeros_like(x_query[..., :1, :])], -2)
     return PromptStatistics(G=G, z_query=z_query, target=prompts.y_query.expand(*x_query.shape[:-2],
                                                                                  x_query.shape[-1]))
+
+
+def stack_statistics(batches):
+    """One PromptStatistics with a new leading dimension from a list of equally shaped ones."""
+    return PromptStatistics(torch.stack([s.G for s in batches]), torch.stack([s.z_query for s in batches]),
+                            torch.stack([s.target for s in batches]))
 
 
 def stack_prompts(batches):

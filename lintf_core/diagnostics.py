@@ -14,11 +14,18 @@ from scipy import sparse as scipy_sparse
 from scipy import stats as scipy_stats
 from tqdm import tqdm
 
-from . import cache
-from .data import EVAL, NOISE, TRUE_GRADIENT, PromptStream
+from . import cache, fast
+from .data import EVAL, NOISE, TRUE_GRADIENT, PromptStatistics, PromptStream
 from .errors import ParameterError, check_positive
 from .model import Architecture, init_params, loss, loss_and_grad, model_input
 from .settings import Setting, get_setting
+
+def _loss_and_grad(theta, arch, data):
+    """model.loss_and_grad, by the fused kernel (fast.py) where it applies."""
+    if fast.supports(arch) and isinstance(data, PromptStatistics):
+        return fast.loss_and_grad(theta, arch, data)
+    return loss_and_grad(theta, arch, data)
+
 
 def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     """The gradient at theta (n_params,) of the loss on one batch of n_prompts fresh prompts (accumulated in
@@ -27,7 +34,7 @@ def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     total, done = torch.zeros_like(theta), 0
     while done < n_prompts:
         size = min(chunk, n_prompts - done)
-        _, grad = loss_and_grad(theta[None], arch, model_input(arch, stream.sample(size)))
+        _, grad = _loss_and_grad(theta[None], arch, model_input(arch, stream.sample(size)))
         total += grad[0] * size
         done += size
     return total / n_prompts
@@ -46,7 +53,7 @@ def gradient_noise(setting, arch, theta, n_samples, batch_size, true_batch, seed
         for field in ("x", "w", "x_query"):
             value = getattr(prompts, field)
             setattr(prompts, field, value.reshape(size, batch_size, *value.shape[1:]))
-        _, grads = loss_and_grad(theta.expand(size, -1), arch, model_input(arch, prompts))
+        _, grads = _loss_and_grad(theta.expand(size, -1), arch, model_input(arch, prompts))
         norms.append((grads - reference).norm(dim=1))
     return torch.cat(norms).numpy()
 
@@ -89,7 +96,10 @@ def hessians(theta, arch, data, chunk=64):
     """The exact Hessian of the loss on `data` for every run: (runs, n_params, n_params).
     data: PromptStatistics or Prompts shared by all runs. Reverse-over-reverse: one gradient graph, then the
     vector-Jacobian products with the unit vectors, `chunk` at a time (memory grows with the chunk; ~64 measured
-    fastest here, and several times faster than torch.func.hessian's forward-over-reverse on this model)."""
+    fastest here, and several times faster than torch.func.hessian's forward-over-reverse on this model).
+    The authors' parametrization goes through the fused kernel instead (fast.hessians: complex step, all runs)."""
+    if fast.supports(arch) and isinstance(data, PromptStatistics):
+        return fast.hessians(theta, arch, data)
     out = []
     for row in theta:
         _, vjp = torch.func.vjp(torch.func.grad(lambda t: loss(t[None], arch, data)[0]), row)
@@ -118,7 +128,10 @@ def robust_condition_number(H, method="diagonal"):
 
 def directional_smoothness(theta, direction, arch, data):
     """u^T H(theta) u / |u|^2 per run, for directions (runs, n_params) (e.g. the step actually taken): one
-    forward-over-reverse pass (jvp of the gradient), no Hessian formed."""
+    forward-over-reverse pass (jvp of the gradient), no Hessian formed (the fused kernel's complex step where it
+    applies)."""
+    if fast.supports(arch) and isinstance(data, PromptStatistics):
+        return fast.directional_smoothness(theta, direction, arch, data)
     def grad(t):
         return torch.func.grad(lambda tt: loss(tt, arch, data).sum())(t)
 
@@ -212,7 +225,7 @@ def smoothness_along(trajectories, use_cache=True, chunk=50):
         for start in range(0, len(points), chunk):
             theta, step = points[start:start + chunk], steps[start:start + chunk]
             smoothness.append(directional_smoothness(theta, step, arch, data).detach())
-            grad_norm.append(loss_and_grad(theta, arch, data)[1].norm(dim=1))
+            grad_norm.append(_loss_and_grad(theta, arch, data)[1].norm(dim=1))
         shape = (trajectories.n_runs, len(keep))
         return {"smoothness": torch.cat(smoothness).reshape(shape), "grad_norm": torch.cat(grad_norm).reshape(shape)}
 

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache
-from .data import EVAL, TRAIN, PromptStream, stack_prompts
+from . import cache, fast
+from .data import EVAL, SAMPLERS, TRAIN, PromptStream, sample_statistics, stack_prompts, stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
 from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
 from .optim import clip_by_global_norm, init_state, step
@@ -118,13 +118,15 @@ def _learning_rates(setting, optimizers, lr, lr_source):
 
 def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr=None, batch_size=None,
           eval_every=50, eval_batch_size=1000, eval_seed=99, iterate_every=250, lr_source="code", clip=None,
-          parametrization=None, attention=None, query_key=None, progress=True, use_cache=True):
+          parametrization=None, attention=None, query_key=None, sampler="statistics", progress=True, use_cache=True):
     """Train every (seed, optimizer, learning rate) run of `setting` together; returns Trajectories.
 
     lr: None (the setting's, from `lr_source` "code" or "paper"), a number for every optimizer, or a dict
         {optimizer: number or list}; lists make a learning-rate grid (one run per value).
     clip: the global gradient-norm threshold; None uses the code's (1, or 0.1 for spherical data); inf disables.
     parametrization, attention, query_key: override the setting's architecture (None keeps it).
+    sampler: "statistics" draws what the model sees of each training prompt directly (data.py: same law, another
+        stream; only where the fused kernel applies); "prompts" draws every prompt, as the reference loop does.
     iterate_every: record the parameters x_t and the step x_{t+1} - x_t every this many iterations (and x_t at
         t = n_iters).
     """
@@ -145,13 +147,15 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     iterate_every = check_positive("iterate_every", iterate_every, integer=True)
     eval_seed = check_nonnegative_int("eval_seed", eval_seed)
     clip = setting.clip("code") if clip is None else check_positive("clip", clip)
+    check_choice("sampler", sampler, SAMPLERS)
     lrs = _learning_rates(setting, optimizers, lr, lr_source)
     arch = Architecture.of(setting, parametrization=parametrization, attention=attention, query_key=query_key)
 
     runs = [(s, o, v) for s, o in itertools.product(seeds, optimizers) for v in lrs[o]]
     config = dict(kind="train", setting=setting.as_dict(), architecture=vars(arch), runs=runs, n_iters=n_iters,
                   batch_size=batch_size, eval_every=eval_every, eval_batch_size=eval_batch_size,
-                  eval_seed=eval_seed, iterate_every=iterate_every, clip=clip)
+                  eval_seed=eval_seed, iterate_every=iterate_every, clip=clip,
+                  sampler=sampler if fast.supports(arch) else "prompts")
 
     def compute():
         return _train(setting, arch, runs, config, progress).to_payload()
@@ -175,6 +179,13 @@ def _train(setting, arch, runs, config, progress):
     run_seed = torch.tensor([seeds.index(s) for s, _, _ in runs])
     streams = [PromptStream(setting, s, TRAIN) for s in seeds]
     eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
+    fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
+    run_data = run_seed.numpy()
+
+    def draw():  # one fresh batch per seed; the runs of a seed all see it
+        if config["sampler"] == "statistics":
+            return sample_statistics(streams, batch_size)
+        return stack_statistics([model_input(arch, stream.sample(batch_size)) for stream in streams])
 
     theta = init_params(arch, seeds, setting.init_std)[run_seed]
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
@@ -189,8 +200,11 @@ def _train(setting, arch, runs, config, progress):
         if t in iterate_at:
             iterates.append(theta.clone())
         if t % config["eval_every"] == 0:
-            with torch.no_grad():
-                per_prompt = per_prompt_loss(theta, arch, eval_data)
+            if fused:
+                per_prompt = fast.per_prompt_loss(theta, arch, eval_data)
+            else:
+                with torch.no_grad():
+                    per_prompt = per_prompt_loss(theta, arch, eval_data)
             eval_loss.append(per_prompt.mean(1))
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
             eval_median.append(per_prompt.median(1).values)
@@ -198,9 +212,11 @@ def _train(setting, arch, runs, config, progress):
             if t in iterate_at:
                 steps.append(torch.full_like(theta, float("nan")))
             break
-        # One fresh batch per seed; the runs of a seed all see it.
-        batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
-        value, grad = loss_and_grad(theta, arch, batch)
+        if fused:
+            value, grad = fast.loss_and_grad(theta, arch, draw(), run_data)
+        else:
+            batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
+            value, grad = loss_and_grad(theta, arch, batch)
         grad, norm = clip_by_global_norm(grad, state.clip)
         train_loss[:, t], grad_norm[:, t] = value, norm
         new_theta = step(theta, grad, state)

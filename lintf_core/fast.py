@@ -1,0 +1,460 @@
+"""Fast paths for the authors' parametrization (sparse, linear attention, one Q, no pre-layer), tested against
+the readable model in model.py (tests/test_fast.py: values, gradients, Hessians).
+
+1. A fused forward + backward of the d x d statistics form (model._predict_statistics_sparse), compiled by numba
+   (LLVM ships in its wheel; no system compiler). Per prompt, layer by layer:
+       A_l = I + P_l S_l Q_l,   y += b_l . (Q_l x_l),
+       b_{l+1} = A_l (b_l + S_l Q_l^T b_l),   S_{l+1} = A_l S_l A_l^T,   x_{l+1} = A_l x_l,
+   prediction -y. The backward is derived by hand (reverse mode through those lines). Examples are the innermost
+   axis and are processed in blocks that stay in cache, so every 5 x 5 product is a vectorised loop; the (run,
+   block) pairs run in parallel. Only what a later line reads is formed: S_{L-1}, A_{L-1} never are.
+2. Exact Hessians by the complex-step derivative of that gradient: for an analytic function,
+   Im grad(theta + i h e_k) / h = H e_k + O(h^2) with no subtractive cancellation, so with h = 1e-10 it is exact
+   to round-off. The same compiled kernel runs on complex numbers, each column e_k as one "run".
+"""
+
+import numba
+import numpy as np
+import torch
+
+from .data import PromptStatistics
+
+COMPLEX_STEP = 1e-10  # h of the complex step: h^2 terms are ~1e-20 relative, far below float32 round-off
+
+
+def supports(arch):
+    """Whether the fused kernel computes this architecture exactly."""
+    return (arch.parametrization == "sparse" and arch.attention == "linear" and arch.query_key == "single"
+            and not arch.mlp_hidden)
+
+
+def block_size(d):
+    """Examples per block: a block's intermediates (~20 d x d matrices) should stay in L1/L2."""
+    return 256 if d <= 8 else 16
+
+
+@numba.njit(fastmath=True)
+def _pm(P, X, out):  # out[i,j,:] = sum_k P[i,k] X[k,j,:]   (a run's matrix times each example's)
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            p = P[i, 0]
+            x = X[0, j]
+            for e in range(n):
+                o[e] = p * x[e]
+            for k in range(1, d):
+                p = P[i, k]
+                x = X[k, j]
+                for e in range(n):
+                    o[e] += p * x[e]
+
+
+@numba.njit(fastmath=True)
+def _mp(X, Q, out):  # out[i,j,:] = sum_k X[i,k,:] Q[k,j]
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            q = Q[0, j]
+            x = X[i, 0]
+            for e in range(n):
+                o[e] = x[e] * q
+            for k in range(1, d):
+                q = Q[k, j]
+                x = X[i, k]
+                for e in range(n):
+                    o[e] += x[e] * q
+
+
+@numba.njit(fastmath=True)
+def _mm(X, Y, out):  # out = X Y, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            x, y = X[i, 0], Y[0, j]
+            for e in range(n):
+                o[e] = x[e] * y[e]
+            for k in range(1, d):
+                x, y = X[i, k], Y[k, j]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _mtm(X, Y, out):  # out = X^T Y, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            x, y = X[0, i], Y[0, j]
+            for e in range(n):
+                o[e] = x[e] * y[e]
+            for k in range(1, d):
+                x, y = X[k, i], Y[k, j]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _mmt(X, Y, out):  # out = X Y^T, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            x, y = X[i, 0], Y[j, 0]
+            for e in range(n):
+                o[e] = x[e] * y[e]
+            for k in range(1, d):
+                x, y = X[i, k], Y[j, k]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _mv(X, v, out):  # out[i,:] = sum_k X[i,k,:] v[k,:]
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        x, w = X[i, 0], v[0]
+        for e in range(n):
+            o[e] = x[e] * w[e]
+        for k in range(1, d):
+            x, w = X[i, k], v[k]
+            for e in range(n):
+                o[e] += x[e] * w[e]
+
+
+@numba.njit(fastmath=True)
+def _mtv(X, v, out):  # out = X^T v, per example
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        x, w = X[0, i], v[0]
+        for e in range(n):
+            o[e] = x[e] * w[e]
+        for k in range(1, d):
+            x, w = X[k, i], v[k]
+            for e in range(n):
+                o[e] += x[e] * w[e]
+
+
+@numba.njit(fastmath=True)
+def _pv(P, v, out):  # out[i,:] = sum_k P[i,k] v[k,:]
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        p, w = P[i, 0], v[0]
+        for e in range(n):
+            o[e] = p * w[e]
+        for k in range(1, d):
+            p, w = P[i, k], v[k]
+            for e in range(n):
+                o[e] += p * w[e]
+
+
+@numba.njit(fastmath=True)
+def _reduce_mm(X, Y, G):  # G[i,j] += sum_e sum_k X[i,k,e] Y[k,j,e]
+    d, n = X.shape[0], X.shape[2]
+    for i in range(d):
+        for j in range(d):
+            acc = G[i, j] * 0
+            for k in range(d):
+                x, y = X[i, k], Y[k, j]
+                for e in range(n):
+                    acc += x[e] * y[e]
+            G[i, j] += acc
+
+
+@numba.njit(fastmath=True)
+def _reduce_mtm(X, Y, G):  # G[i,j] += sum_e sum_k X[k,i,e] Y[k,j,e]
+    d, n = X.shape[0], X.shape[2]
+    for i in range(d):
+        for j in range(d):
+            acc = G[i, j] * 0
+            for k in range(d):
+                x, y = X[k, i], Y[k, j]
+                for e in range(n):
+                    acc += x[e] * y[e]
+            G[i, j] += acc
+
+
+@numba.njit(fastmath=True)
+def _reduce_outer(u, v, G):  # G[i,j] += sum_e u[i,e] v[j,e]
+    d, n = u.shape[0], u.shape[1]
+    for i in range(d):
+        for j in range(d):
+            acc = G[i, j] * 0
+            x, y = u[i], v[j]
+            for e in range(n):
+                acc += x[e] * y[e]
+            G[i, j] += acc
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _fused(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, grad_parts):
+    """Per run r and prompt e of data batch run_data[r]: the squared error into per_prompt[r, e] and, if want_grad,
+    the gradient of the batch-mean loss, partial sums per block into grad_parts[r, block, layer, {P, Q}, d, d].
+    G0 (batches, d+1, d+1, B), z0 (batches, d+1, B), target (batches, B): PromptStatistics' arrays."""
+    runs, L, d = P.shape[0], P.shape[1], P.shape[2]
+    B = G0.shape[-1]
+    n_blocks = (B + block - 1) // block
+    dtype = P.dtype
+    for task in numba.prange(runs * n_blocks):
+        r, blk = task // n_blocks, task % n_blocks
+        lo = blk * block
+        n = min(block, B - lo)
+        data = run_data[r]
+        # forward, keeping what the backward reads
+        S = np.empty((L, d, d, n), dtype)
+        M = np.empty((L, d, d, n), dtype)
+        A = np.empty((L, d, d, n), dtype)
+        AS = np.empty((L, d, d, n), dtype)  # A_l S_l, read again by the backward
+        b = np.empty((L, d, n), dtype)
+        x = np.empty((L, d, n), dtype)
+        v = np.empty((L, d, n), dtype)
+        h = np.empty((L, d, n), dtype)
+        u = np.empty((L, d, n), dtype)
+        y = np.zeros(n, dtype)
+        for i in range(d):
+            for e in range(n):
+                b[0, i, e] = G0[data, i, d, lo + e]
+                x[0, i, e] = z0[data, i, lo + e]
+            for j in range(d):
+                for e in range(n):
+                    S[0, i, j, e] = G0[data, i, j, lo + e]
+        for l in range(L):
+            _pv(Q[r, l], x[l], u[l])
+            for i in range(d):
+                for e in range(n):
+                    y[e] += b[l, i, e] * u[l, i, e]
+            if l + 1 == L:
+                break
+            _pm(P[r, l], S[l], M[l])
+            _mp(M[l], Q[r, l], A[l])
+            for i in range(d):
+                for e in range(n):
+                    A[l, i, i, e] += 1
+            _pv(Q[r, l].T, b[l], v[l])
+            _mv(S[l], v[l], h[l])
+            for i in range(d):
+                for e in range(n):
+                    h[l, i, e] += b[l, i, e]
+            _mv(A[l], h[l], b[l + 1])
+            _mv(A[l], x[l], x[l + 1])
+            if l + 2 < L:  # S_{L-1} is never read
+                _mm(A[l], S[l], AS[l])
+                _mmt(AS[l], A[l], S[l + 1])
+        residual = np.empty(n, dtype)
+        for e in range(n):
+            residual[e] = -y[e] - target[data, lo + e]
+            per_prompt[r, lo + e] = residual[e] * residual[e]
+        if not want_grad:
+            continue
+        # backward: adjoints of b_l, x_l, S_l; the prediction is -y, loss = mean(residual^2)
+        gy = np.empty(n, dtype)
+        for e in range(n):
+            gy[e] = -2 * residual[e] / B
+        b_bar = np.zeros((d, n), dtype)
+        x_bar = np.zeros((d, n), dtype)
+        S_bar = np.zeros((d, d, n), dtype)
+        A_bar = np.empty((d, d, n), dtype)
+        M_bar = np.empty((d, d, n), dtype)
+        tmp = np.empty((d, d, n), dtype)
+        h_bar = np.empty((d, n), dtype)
+        v_bar = np.empty((d, n), dtype)
+        u_bar = np.empty((d, n), dtype)
+        vec = np.empty((d, n), dtype)
+        b_new = np.empty((d, n), dtype)
+        x_new = np.empty((d, n), dtype)
+        S_new = np.empty((d, d, n), dtype)
+        G = grad_parts[r, blk]
+        for l in range(L - 1, -1, -1):
+            # incoming adjoints of b_{l+1}, x_{l+1}, S_{l+1} are b_bar, x_bar, S_bar
+            if l + 1 < L:
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            A_bar[i, j, e] = b_bar[i, e] * h[l, j, e] + x_bar[i, e] * x[l, j, e]
+                _mtv(A[l], b_bar, vec)  # h_bar = A^T b_bar
+                for i in range(d):
+                    for e in range(n):
+                        h_bar[i, e] = vec[i, e]
+                data_adjoints = l > 0  # S_0, b_0, x_0 are data: their adjoints are never read
+                if data_adjoints:
+                    _mtv(A[l], x_bar, x_new)  # x_l's share: A^T x_bar
+                if l + 2 < L:  # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                tmp[i, j, e] = S_bar[i, j, e] + S_bar[j, i, e]
+                    _mm(tmp, AS[l], M_bar)
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                A_bar[i, j, e] += M_bar[i, j, e]
+                    if data_adjoints:
+                        _mtm(A[l], S_bar, tmp)
+                        _mm(tmp, A[l], S_new)
+                else:
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                S_new[i, j, e] = 0
+                # h = b + S v:  b_bar += h_bar, S_bar += h_bar v^T, v_bar = S h_bar
+                if data_adjoints:
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                S_new[i, j, e] += h_bar[i, e] * v[l, j, e]
+                _mv(S[l], h_bar, v_bar)
+                # v = Q^T b:  Q_bar += b v_bar^T, b_bar += Q v_bar
+                _reduce_outer(b[l], v_bar, G[l, 1])
+                if data_adjoints:
+                    _pv(Q[r, l], v_bar, b_new)
+                    for i in range(d):
+                        for e in range(n):
+                            b_new[i, e] += h_bar[i, e]
+                # A = I + M Q, M = P S:  M_bar = A_bar Q^T, Q_bar += M^T A_bar, P_bar += M_bar S, S_bar += P^T M_bar
+                _mp(A_bar, Q[r, l].T, M_bar)
+                _reduce_mtm(M[l], A_bar, G[l, 1])
+                _reduce_mm(M_bar, S[l], G[l, 0])
+                if data_adjoints:
+                    _pm(P[r, l].T, M_bar, tmp)
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                S_bar[i, j, e] = S_new[i, j, e] + tmp[i, j, e]
+                    for i in range(d):
+                        for e in range(n):
+                            b_bar[i, e] = b_new[i, e]
+                            x_bar[i, e] = x_new[i, e]
+            # y += b . u, u = Q x:  b_bar += gy u, u_bar = gy b, Q_bar += u_bar x^T, x_bar += Q^T u_bar
+            for i in range(d):
+                for e in range(n):
+                    b_bar[i, e] += gy[e] * u[l, i, e]
+                    u_bar[i, e] = gy[e] * b[l, i, e]
+            _reduce_outer(u_bar, x[l], G[l, 1])
+            if l > 0:
+                _pv(Q[r, l].T, u_bar, vec)
+                for i in range(d):
+                    for e in range(n):
+                        x_bar[i, e] += vec[i, e]
+
+
+def _arrays(stats):
+    """(G, z_query, target) of PromptStatistics as numpy arrays (no copy) with a leading data-batch axis."""
+    G = stats.G.reshape(-1, *stats.G.shape[-3:]).numpy()
+    z = stats.z_query.reshape(-1, *stats.z_query.shape[-2:]).numpy()
+    return G, z, stats.target.reshape(-1, stats.target.shape[-1]).numpy()
+
+
+def _run(theta, arch, stats, run_data, want_grad):
+    runs, L, d = theta.shape[0], arch.n_layers, arch.d
+    G, z, target = stats if isinstance(stats, tuple) else _arrays(stats)
+    if run_data is None:
+        run_data = np.zeros(runs, np.int64) if G.shape[0] == 1 else np.arange(runs)
+    run_data = np.asarray(run_data, dtype=np.int64)
+    blocks = block_size(d)
+    B = G.shape[-1]
+    n_blocks = (B + blocks - 1) // blocks
+    params = np.ascontiguousarray(theta.numpy() if isinstance(theta, torch.Tensor) else theta)
+    params = params.reshape(runs, L, 2, d, d)
+    P, Q = np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1])
+    dtype = params.dtype
+    per_prompt = np.empty((runs, B), dtype)
+    grad_parts = np.zeros((runs, n_blocks if want_grad else 1, L, 2, d, d), dtype)
+    _fused(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
+           run_data, blocks, want_grad, per_prompt, grad_parts)
+    return per_prompt, grad_parts.sum(1).reshape(runs, -1)
+
+
+def per_prompt_loss(theta, arch, stats, run_data=None):
+    """(runs, B) squared errors, as model.per_prompt_loss. stats: PromptStatistics with a leading data-batch axis
+    (or none); run_data[r]: the batch run r is evaluated on (default: batch r, or the one batch for all)."""
+    per_prompt, _ = _run(theta.detach(), arch, stats, run_data, False)
+    return torch.from_numpy(per_prompt)
+
+
+def loss_and_grad(theta, arch, stats, run_data=None):
+    """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad."""
+    per_prompt, grad = _run(theta.detach(), arch, stats, run_data, True)
+    return torch.from_numpy(per_prompt.mean(1)), torch.from_numpy(grad)
+
+
+def hessians(theta, arch, stats, chunk=None):
+    """Exact Hessians (runs, n_params, n_params) of the loss on one batch `stats`, by the complex step of the fused
+    gradient: column k of run r is Im grad(theta_r + i h e_k) / h. All columns of `chunk` runs go as one call."""
+    runs, p = theta.shape
+    arrays = _arrays(stats)
+    real = theta.detach().numpy()
+    complex_dtype = np.complex64 if real.dtype == np.float32 else np.complex128
+    arrays = tuple(a.astype(complex_dtype) for a in arrays)
+    chunk = chunk or max(1, 1024 // p)
+    out = []
+    for start in range(0, runs, chunk):
+        rows = real[start:start + chunk]
+        perturbed = rows[:, None, :].astype(complex_dtype) + 1j * COMPLEX_STEP * np.eye(p, dtype=real.dtype)
+        _, grad = _run(perturbed.reshape(-1, p), arch, arrays, np.zeros(len(rows) * p, np.int64), True)
+        H = grad.imag.reshape(len(rows), p, p) / COMPLEX_STEP
+        out.append(torch.from_numpy(np.ascontiguousarray(((H + H.transpose(0, 2, 1)) / 2).astype(real.dtype))))
+    return torch.cat(out)
+
+
+def directional_smoothness(theta, direction, arch, stats):
+    """u^T H u / |u|^2 per run on one batch, as diagnostics.directional_smoothness: one complex-step gradient
+    per run, Im grad(theta + i h u) / h = H u."""
+    arrays = _arrays(stats)
+    complex_dtype = np.complex64 if theta.dtype == torch.float32 else np.complex128
+    u = direction.detach().numpy()
+    perturbed = theta.detach().numpy().astype(complex_dtype) + 1j * COMPLEX_STEP * u
+    _, grad = _run(perturbed, arch, tuple(a.astype(complex_dtype) for a in arrays), np.zeros(len(u), np.int64),
+                   True)
+    Hu = grad.imag / COMPLEX_STEP
+    return torch.from_numpy(((Hu * u).sum(1) / (u * u).sum(1)).astype(u.dtype))
+
+
+@numba.njit(parallel=True, cache=True)
+def draw_gaussian_statistics(rngs, n_context, G, z_query, target):
+    """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B): batch i holds B fresh
+    Gaussian prompts drawn from the numpy Generator rngs[i] by the law in data.sample_statistics (Bartlett:
+    N S = A A^T, A lower triangular, A_ii^2 ~ chi^2(N - i), A_ij ~ N(0, 1); w, x_query ~ N(0, I); b = S w,
+    c = w^T S w). Each batch reads only its own generator, so the batches are drawn in parallel."""
+    for i in numba.prange(len(rngs)):
+        _draw_gaussian_batch(rngs[i], n_context, G[i], z_query[i], target[i])
+
+
+@numba.njit
+def _draw_gaussian_batch(rng, n_context, G, z_query, target):
+    d, B = z_query.shape[0] - 1, z_query.shape[1]
+    A = np.zeros((d, d))
+    w = np.empty(d)
+    x = np.empty(d)
+    for e in range(B):
+        for i in range(d):
+            w[i] = rng.standard_normal()
+            x[i] = rng.standard_normal()
+        for i in range(d):
+            A[i, i] = np.sqrt(2.0 * rng.standard_gamma((n_context - i) / 2))
+            for j in range(i):
+                A[i, j] = rng.standard_normal()
+        for i in range(d):
+            for j in range(i + 1):
+                s = 0.0
+                for m in range(j + 1):
+                    s += A[i, m] * A[j, m]
+                G[i, j, e] = G[j, i, e] = s / n_context
+        c = 0.0
+        t = 0.0
+        for i in range(d):
+            b = 0.0
+            for j in range(d):
+                b += G[i, j, e] * w[j]
+            G[i, d, e] = G[d, i, e] = b
+            c += b * w[i]
+            t += w[i] * x[i]
+            z_query[i, e] = x[i]
+        G[d, d, e] = c
+        z_query[d, e] = 0.0
+        target[e] = t

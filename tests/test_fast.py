@@ -1,0 +1,138 @@
+"""The fast paths (lintf_core/fast.py) against the readable model (model.py) and the direct prompt-statistics sampler
+against the explicit construction from N covariates (data.py)."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as scipy_stats
+
+from lintf_core import fast, model
+from lintf_core.data import EVAL, TRAIN, PromptStatistics, PromptStream, prompt_statistics, sample_statistics
+from lintf_core.model import Architecture, init_params
+from lintf_core.settings import get_setting
+from lintf_core.train import train
+
+
+def _case(name, batch=200, runs=3, std=0.2):
+    setting = get_setting(name)
+    arch = Architecture.of(setting)
+    theta = init_params(arch, range(runs), std)
+    stats = prompt_statistics(PromptStream(setting, 0, EVAL).sample(batch))
+    return arch, theta, stats
+
+
+def _double(stats):
+    return PromptStatistics(stats.G.double(), stats.z_query.double(), stats.target.double())
+
+
+@pytest.mark.parametrize("name", ["setting1", "setting2", "depth2", "depth8", "large"])
+def test_fused_loss_and_gradient_equal_the_readable_model(name):
+    arch, theta, stats = _case(name, std=0.05 if name in ("depth8", "large") else 0.2,
+                               batch=40 if name == "large" else 200)
+    assert fast.supports(arch)
+    loss_ref, grad_ref = model.loss_and_grad(theta.double(), arch, _double(stats))
+    loss, grad = fast.loss_and_grad(theta, arch, stats)
+    np.testing.assert_allclose(loss, loss_ref, rtol=2e-4)
+    np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
+    per_prompt = fast.per_prompt_loss(theta, arch, stats)
+    np.testing.assert_allclose(per_prompt, model.per_prompt_loss(theta.double(), arch, _double(stats)), rtol=1e-3,
+                               atol=1e-6)
+
+
+def test_each_run_reads_its_own_batch():
+    setting = get_setting("setting1")
+    arch = Architecture.of(setting)
+    theta = init_params(arch, range(4), 0.2)
+    batches = sample_statistics([PromptStream(setting, s, TRAIN) for s in range(2)], 100)
+    run_data = np.array([1, 0, 1, 0])
+    _, grad = fast.loss_and_grad(theta, arch, batches, run_data)
+    _, grad_ref = model.loss_and_grad(theta.double(), arch, _double(batches.select(torch.from_numpy(run_data))))
+    np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
+
+
+@pytest.mark.parametrize("name", ["setting1", "depth4"])
+def test_complex_step_hessians_equal_autograd_hessians(name):
+    arch, theta, stats = _case(name, batch=100, runs=2)
+    H = fast.hessians(theta, arch, stats)
+    for r in range(2):
+        reference = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
+        scale = reference.abs().max().item()
+        np.testing.assert_allclose(H[r], reference, atol=2e-4 * scale)
+        assert torch.equal(H[r], H[r].T)
+
+
+def test_complex_step_directional_smoothness_is_u_h_u():
+    arch, theta, stats = _case("setting1", batch=100, runs=2)
+    direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(3))
+    smoothness = fast.directional_smoothness(theta, direction, arch, stats)
+    for r in range(2):
+        H = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
+        u = direction[r].double()
+        np.testing.assert_allclose(smoothness[r].item(), (u @ H @ u / (u @ u)).item(), rtol=1e-3)
+
+
+def test_a_diverged_run_gives_nan_and_leaves_the_others_alone():
+    arch, theta, stats = _case("setting1", batch=50)
+    theta[1] = float("nan")
+    loss, grad = fast.loss_and_grad(theta, arch, stats)
+    assert torch.isnan(loss[1]) and torch.isfinite(loss[[0, 2]]).all() and torch.isfinite(grad[[0, 2]]).all()
+
+
+# ---- the direct sampler: same law as N explicit covariates --------------------------------------------------------
+
+def _direct_and_explicit(name, n):
+    setting = get_setting(name)
+    direct = PromptStream(setting, 1, TRAIN).sample_statistics(n)
+    explicit = prompt_statistics(PromptStream(setting, 2, TRAIN).sample(n))
+    return setting, direct, explicit
+
+
+@pytest.mark.parametrize("name", ["setting1", "setting2"])
+def test_direct_statistics_have_the_wishart_moments(name):
+    setting, direct, _ = _direct_and_explicit(name, 100_000)
+    d, N = setting.d, setting.n_context
+    S, b, c = direct.G[:d, :d].double(), direct.G[:d, d].double(), direct.G[d, d].double()
+    # E S = I, Var S_ij = (1 + [i = j]) / N (Wishart(N, I) / N); E b = 0, Var b_i = E[(S w)_i^2] = E[(S^2)_ii]
+    # = 1 + (d + 1) / N; E c = E w^T S w = d; E target = 0, Var target = E |w|^2... = d (x_query, w ~ N(0, I))
+    se = 4 / 100_000 ** 0.5
+    np.testing.assert_allclose(S.mean(-1), torch.eye(d, dtype=torch.float64), atol=4 * se)
+    np.testing.assert_allclose(S.var(-1), (1 + torch.eye(d, dtype=torch.float64)) / N, rtol=0.05)
+    np.testing.assert_allclose(b.mean(-1), 0, atol=se * (1 + (d + 1) / N) ** 0.5 * 2)
+    np.testing.assert_allclose(b.var(-1), 1 + (d + 1) / N, rtol=0.05)
+    np.testing.assert_allclose(c.mean().item(), d, rtol=0.02)
+    np.testing.assert_allclose(direct.target.double().var().item(), d, rtol=0.03)
+    assert torch.equal(direct.z_query[d], torch.zeros(100_000))
+
+
+@pytest.mark.parametrize("name", ["setting1", "setting2"])
+def test_direct_statistics_match_the_explicit_construction_in_law(name):
+    setting, direct, explicit = _direct_and_explicit(name, 20_000)
+    d, N = setting.d, setting.n_context
+    # N tr S ~ chi^2(N d) exactly
+    trace = direct.G[:d, :d].diagonal(dim1=0, dim2=1).sum(-1).double() * N
+    assert scipy_stats.kstest(trace.numpy(), scipy_stats.chi2(N * d).cdf).pvalue > 1e-3
+    # the smallest eigenvalue of S, and the prediction of a fixed model: two-sample KS against explicit prompts
+    smallest = [torch.linalg.eigvalsh(s.G[:d, :d].permute(2, 0, 1).double())[:, 0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
+    arch = Architecture.of(setting)
+    theta = init_params(arch, [0], 0.2)
+    predictions = [fast.per_prompt_loss(theta, arch, s)[0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*predictions).pvalue > 1e-3
+
+
+def test_direct_sampler_is_reproducible_and_streams_are_independent():
+    setting = get_setting("setting1")
+    a = sample_statistics([PromptStream(setting, s, TRAIN) for s in (0, 1)], 50)
+    b = sample_statistics([PromptStream(setting, s, TRAIN) for s in (1,)], 50)
+    assert torch.equal(a.G[1], b.G[0])  # seed 1's batch does not depend on seed 0 beside it
+    assert not torch.equal(a.G[0], a.G[1])
+
+
+def test_training_with_either_sampler_learns_alike():
+    """The two samplers are two random streams of one law: after 300 steps the runs reach similar losses."""
+    kwargs = dict(seeds=[0, 1], n_iters=300, batch_size=256, eval_every=300, progress=False, use_cache=False)
+    direct = train("setting1", sampler="statistics", **kwargs)
+    explicit = train("setting1", sampler="prompts", **kwargs)
+    assert direct.config["sampler"] == "statistics" and explicit.config["sampler"] == "prompts"
+    assert np.all(direct.eval_loss[:, -1] < 0.5 * direct.eval_loss[:, 0])
+    np.testing.assert_allclose(np.median(direct.eval_loss[:, -1]), np.median(explicit.eval_loss[:, -1]), rtol=0.5)
