@@ -1,14 +1,16 @@
-# Two commands: `make book` (the website, quick profile; PROFILE=paper for paper fidelity) and `make test`.
+# Two commands: `make book` (the website, the paper edition; PROFILE=quick for the preview CI checks) and `make test`.
 # Both create .venv from requirements.txt on a fresh machine (Python 3.11 and pip are all they need).
 PYTHON ?= python3
-PROFILE ?= quick
+PROFILE ?= paper
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LINTF_CACHE_DIR ?= $(CURDIR)/.cache/results
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# numba's compiled kernels (lintf_core/fast.py), compiled once per machine
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup book paper test unit nbval references bench clean
+.PHONY: setup book paper quick test unit nbval references bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +28,9 @@ book: $(STAMP)
 
 paper:
 	$(MAKE) book PROFILE=paper
+
+quick:
+	$(MAKE) book PROFILE=quick
 
 # Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
 # then the book is built (the notebooks' results are cached by then, so this mostly checks the site build).

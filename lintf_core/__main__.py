@@ -111,15 +111,15 @@ def main(argv=None):
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("book", help="execute the notebooks with papermill and build the site")
-    p.add_argument("--profile", default="quick", help="quick (default) or paper")
+    p.add_argument("--profile", default="paper", help="paper (default: the paper edition) or quick (the preview)")
     p.add_argument("--only", action="append", help="execute only notebooks whose name starts with this (repeatable)")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("bench", help="engine run-steps/s against a straightforward reference loop")
     p.add_argument("--setting", default="setting1")
     p.add_argument("--runs", type=int, default=12)
-    p.add_argument("--iters", type=int, default=20)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iters", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=5)
     p.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

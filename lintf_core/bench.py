@@ -83,7 +83,7 @@ def _median_time(fn, rounds):
     return statistics.median(times)
 
 
-def run(setting="setting1", n_runs=12, iters=20, rounds=3):
+def run(setting="setting1", n_runs=12, iters=50, rounds=5):
     """Run-steps per second of the engine (n_runs batched) and of the reference loop; prints and returns both."""
     from .train import train
 
@@ -98,42 +98,57 @@ def run(setting="setting1", n_runs=12, iters=20, rounds=3):
             for opt in ("sgd", "adam"):
                 reference_train(setting, opt, seed, get_setting(setting).learning_rate(opt), iters)
 
-    engine()  # warm-up (allocator, thread pool)
-    t_engine = _median_time(engine, rounds)
-    t_reference = _median_time(reference, rounds)
-    engine_rate = n_runs * iters / t_engine
-    reference_rate = n_runs * iters / t_reference
+    engine()  # warm-up (allocator, thread pool, compiled code)
+    # Rounds alternate engine and reference, and the ratio is taken per round: these machines drift by +-20-30 %
+    # over seconds, and a drift then moves both sides of a ratio alike.
+    t_engine, t_reference = [], []
+    for _ in range(rounds):
+        t_engine.append(_median_time(engine, 1))
+        t_reference.append(_median_time(reference, 1))
+    ratio = statistics.median(r / e for e, r in zip(t_engine, t_reference))
+    engine_rate = n_runs * iters / statistics.median(t_engine)
+    reference_rate = n_runs * iters / statistics.median(t_reference)
     print(f"setting {setting}, {n_runs} runs x {iters} iterations, batch {get_setting(setting).batch_size}, "
-          f"{torch.get_num_threads()} threads, median of {rounds} rounds")
+          f"{torch.get_num_threads()} threads, {rounds} alternating rounds")
     print(f"  reference loop (one run at a time, token level, torch.optim): {reference_rate:8.1f} run-steps/s "
           f"({1e3 / reference_rate:6.2f} ms per run-step)")
-    print(f"  lintf engine (batched runs, prompt statistics):               {engine_rate:8.1f} run-steps/s "
+    print(f"  lintf engine (batched runs, fused kernel, direct statistics): {engine_rate:8.1f} run-steps/s "
           f"({1e3 / engine_rate:6.2f} ms per run-step)")
-    print(f"  speed-up: {engine_rate / reference_rate:.1f}x")
+    print(f"  speed-up: {ratio:.1f}x (median of the rounds' ratios; each round: "
+          f"{', '.join(f'{r / e:.1f}x' for e, r in zip(t_engine, t_reference))})")
     diagnostics = run_diagnostics(setting, rounds=rounds)
+    models = run_models(rounds=rounds)
     return {"engine_run_steps_per_s": engine_rate, "reference_run_steps_per_s": reference_rate,
-            "speedup": engine_rate / reference_rate, **diagnostics}
+            "speedup": ratio, **diagnostics, **models}
 
 
 def run_diagnostics(setting="setting1", rounds=3):
-    """Second-order and noise throughput: exact Hessians per second on the 1,000-prompt evaluation batch, against
-    torch.autograd.functional.hessian on the reference (token-level) model; stochastic gradients per second for
-    the noise histogram (batches of 1,000), against one reference backward pass per batch."""
+    """Second-order and noise throughput: exact Hessians per second on the 1,000-prompt evaluation batch (Setting 1,
+    150 parameters, against torch.autograd.functional.hessian on the reference model; and L = 8, 400 parameters),
+    several runs per call as the figures batch them; stochastic gradients per second for the noise histogram
+    (batches of 1,000), against one reference backward pass per batch."""
     from .data import prompt_statistics
     from .diagnostics import gradient_noise, hessians
     from .model import Architecture, init_params
 
     s = get_setting(setting)
     arch = Architecture.of(s)
-    theta = init_params(arch, [0, 1], s.init_std)
+    theta = init_params(arch, range(6), s.init_std)
     eval_prompts = PromptStream(s, 99, EVAL).sample(1000)
     stats = prompt_statistics(eval_prompts)
 
     def reference_loss(flat):
         return reference_per_prompt_loss(flat.reshape(s.n_layers, 2, s.d, s.d), eval_prompts).mean()
 
+    hessians(theta[:1], arch, stats)  # compiled-code warm-up
     t_hessian = _median_time(lambda: hessians(theta, arch, stats), rounds) / len(theta)
     t_hessian_ref = _median_time(lambda: torch.autograd.functional.hessian(reference_loss, theta[0]), 1)
+    deep = get_setting("depth8")
+    deep_arch = Architecture.of(deep)
+    deep_theta = init_params(deep_arch, range(6), deep.init_std)
+    deep_stats = prompt_statistics(PromptStream(deep, 99, EVAL).sample(1000))
+    hessians(deep_theta[:1], deep_arch, deep_stats)
+    t_deep = _median_time(lambda: hessians(deep_theta, deep_arch, deep_stats), rounds) / len(deep_theta)
 
     n = 200
     t_noise = _median_time(lambda: gradient_noise(s, arch, theta[0], n, 1000, 1000, seed=0), rounds) / n
@@ -148,7 +163,40 @@ def run_diagnostics(setting="setting1", rounds=3):
     t_noise_ref = _median_time(reference_noise, rounds) / 20
     print(f"  exact Hessians ({arch.n_params}x{arch.n_params}, 1,000 prompts): {1 / t_hessian:6.2f}/s, reference "
           f"torch.autograd.functional.hessian {1 / t_hessian_ref:6.2f}/s ({t_hessian_ref / t_hessian:.1f}x)")
+    print(f"  exact Hessians at L = 8 ({deep_arch.n_params}x{deep_arch.n_params}, 1,000 prompts): "
+          f"{1 / t_deep:6.2f}/s")
     print(f"  stochastic gradients (batch 1,000, noise histogram): {1 / t_noise:6.1f}/s, reference "
           f"{1 / t_noise_ref:6.1f}/s ({t_noise_ref / t_noise:.1f}x)")
     return {"hessians_per_s": 1 / t_hessian, "reference_hessians_per_s": 1 / t_hessian_ref,
+            "deep_hessians_per_s": 1 / t_deep,
             "stochastic_gradients_per_s": 1 / t_noise, "reference_stochastic_gradients_per_s": 1 / t_noise_ref}
+
+
+def run_models(rounds=3):
+    """Per run-step cost of one training gradient (B = 1000) for the models beyond Setting 1: the L = 8, d = 20,
+    N = 60 model by the fused kernel against the autograd statistics path (the engine before fast.py), and the
+    token-level softmax and Gaussian-kernel models (autograd, token level)."""
+    from .data import sample_statistics
+    from .model import Architecture, init_params, loss_and_grad, model_input
+    from . import fast
+
+    large = get_setting("large")
+    arch = Architecture.of(large)
+    theta = init_params(arch, range(2), large.init_std)
+    batch = sample_statistics([PromptStream(large, s, TRAIN) for s in range(2)], 1000)
+    fast.loss_and_grad(theta, arch, batch)
+    t_fused = _median_time(lambda: fast.loss_and_grad(theta, arch, batch), rounds) / 2
+    t_autograd = _median_time(lambda: loss_and_grad(theta, arch, batch), 1) / 2
+    print(f"  L=8, d=20, N=60 (6,400 parameters): fused {1e3 * t_fused:6.1f} ms per run-step, autograd statistics "
+          f"path {1e3 * t_autograd:6.1f} ms ({t_autograd / t_fused:.1f}x)")
+    out = {"large_fused_ms": 1e3 * t_fused, "large_autograd_ms": 1e3 * t_autograd}
+    s1 = get_setting("setting1")
+    prompts = PromptStream(s1, 0, TRAIN).sample(1000)
+    for attention, query_key in (("softmax", "single"), ("gaussian", "separate")):
+        arch = Architecture.of(s1, attention=attention, query_key=query_key)
+        theta = init_params(arch, range(2), s1.init_std)
+        data = model_input(arch, prompts)
+        t = _median_time(lambda: loss_and_grad(theta, arch, data), 1) / 2
+        print(f"  token-level {attention} attention (Setting 1): {1e3 * t:6.1f} ms per run-step (not yet fused)")
+        out[f"{attention}_ms"] = 1e3 * t
+    return out

@@ -5,6 +5,7 @@ never touched); the site lands in _build/html. Pages that are generated from cod
 from the settings registry) and book/scorecard.md (the rows every executed notebook displayed).
 """
 
+import json
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,22 @@ def fill(path, marker, text):
     path.write_text(page.replace(marker, text))
 
 
-def build(profile="quick", only=(), parameters=None):
+def _clock(seconds):
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+
+
+def _left(remaining, timings, elapsed, done):
+    """', about N left' for the notebooks still to run: their times in the last build, else the mean so far."""
+    if not remaining:
+        return ""
+    mean = elapsed / done if done else None
+    known = [timings.get(s.stem, mean) for s in remaining]
+    if any(t is None for t in known):
+        return ""
+    return f", about {_clock(sum(known))} left"
+
+
+def build(profile="paper", only=(), parameters=None):
     """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site."""
     check_choice("profile", profile, tuple(PROFILES))
     chosen = select(only)
@@ -138,11 +154,20 @@ def build(profile="quick", only=(), parameters=None):
     shutil.copytree(ROOT / "book", STAGE / "book")
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, STAGE / name)
-    for source in chosen:
-        print(f"executing {source.name} (profile {profile})", flush=True)
+    # Each notebook's time of the last build of this profile: the estimate of what is left (else the mean so far).
+    timings_path = BUILD / f"timings-{profile}.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    begin = time.perf_counter()
+    for i, source in enumerate(chosen):
+        print(f"[{i + 1}/{len(chosen)}] {source.name} (profile {profile}) starts at {_clock(time.perf_counter() - begin)}"
+              f"{_left(chosen[i:], timings, time.perf_counter() - begin, i)}", flush=True)
         start = time.perf_counter()
         execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
-        print(f"executed {source.name} in {time.perf_counter() - start:.0f} s", flush=True)
+        timings[source.stem] = time.perf_counter() - start
+        timings_path.write_text(json.dumps(timings, indent=1))
+        print(f"[{i + 1}/{len(chosen)}] {source.name} done in {_clock(timings[source.stem])}; elapsed "
+              f"{_clock(time.perf_counter() - begin)}{_left(chosen[i + 1:], timings, time.perf_counter() - begin, i + 1)}",
+              flush=True)
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:

@@ -30,7 +30,7 @@ def supports(arch):
 
 def block_size(d):
     """Examples per block: a block's intermediates (~20 d x d matrices) should stay in L1/L2."""
-    return 256 if d <= 8 else 16
+    return 256 if d <= 8 else 64
 
 
 @numba.njit(fastmath=True)

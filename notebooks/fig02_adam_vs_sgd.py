@@ -170,8 +170,10 @@ display(Markdown(scorecard.markdown_table([{"": m, **{t["setting"]: t[m] for t i
 # %% [markdown]
 # **Cross-check.** Are Adam's spikes a property of the problem or an artefact of our batched engine? The
 # straightforward reference loop of `lintf_core/bench.py` (one run at a time, token-level attention, autograd and
-# `torch.optim`; the tests hold it equal to the engine step by step) re-trains the most spike-prone Adam run on its
-# own and is evaluated on the same batch.
+# `torch.optim`; the tests hold it equal to the engine step by step on a shared stream of prompts) re-trains the
+# most spike-prone Adam run on its own and is evaluated on the same batch. It draws every prompt, while the engine
+# draws each prompt's statistics directly (`lintf_core/data.py`: the same law, another random stream), so a spike
+# need not fall at the same iteration: the question is whether the reference loop spikes too.
 
 # %% tags=["hide-input"]
 spike_rate = {name: results[name].spiking_runs("adam").mean() for name in settings}

@@ -209,7 +209,8 @@ if diverged_text:
     reference_means = np.array([m for _, m, _ in evaluations])
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
                       f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}) on "
-                      f"its own for {len(evaluations[:-1]) * config['eval_every']} iterations, "
+                      f"its own for {len(evaluations[:-1]) * config['eval_every']} iterations (drawing every prompt: "
+                      f"the engine's law, another random stream), "
                       f"{'diverged too' if not np.isfinite(reference_means).all() else 'did not diverge'}.")
     diverged_note = (f"**Runs that diverged** (evaluation loss NaN or infinite) at these learning rates: "
                      f"{diverged_text}. Their curves stop where the loss left the floating-point range; their late "
