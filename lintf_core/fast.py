@@ -8,9 +8,11 @@ the readable model in model.py (tests/test_fast.py: values, gradients, Hessians)
    prediction -y. The backward is derived by hand (reverse mode through those lines). Examples are the innermost
    axis and are processed in blocks that stay in cache, so every 5 x 5 product is a vectorised loop; the (run,
    block) pairs run in parallel. Only what a later line reads is formed: S_{L-1}, A_{L-1} never are.
-2. Exact Hessians by the complex-step derivative of that gradient: for an analytic function,
-   Im grad(theta + i h e_k) / h = H e_k + O(h^2) with no subtractive cancellation, so with h = 1e-10 it is exact
-   to round-off. The same compiled kernel runs on complex numbers, each column e_k as one "run".
+2. Exact Hessian-vector products by forward-over-reverse: the tangent (dual-number) pass of that forward and
+   backward, derived by the product rule line by line (_fused_hvp). A block's forward and backward are computed once
+   and kept; each direction then costs one tangent pass. Hessians are the products with every unit vector,
+   directional smoothness the product with the step.
+3. The direct sampler of Gaussian prompts' statistics (data.sample_statistics), drawn in compiled code.
 """
 
 import numba
@@ -18,9 +20,6 @@ import numpy as np
 import torch
 
 from .data import PromptStatistics
-
-COMPLEX_STEP = 1e-10  # h of the complex step: h^2 terms are ~1e-20 relative, far below float32 round-off
-
 
 def supports(arch):
     """Whether the fused kernel computes this architecture exactly."""
@@ -192,155 +191,526 @@ def _reduce_outer(u, v, G):  # G[i,j] += sum_e u[i,e] v[j,e]
             G[i, j] += acc
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True)
+@numba.njit(parallel=True, cache=True)
 def _fused(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, grad_parts):
     """Per run r and prompt e of data batch run_data[r]: the squared error into per_prompt[r, e] and, if want_grad,
     the gradient of the batch-mean loss, partial sums per block into grad_parts[r, block, layer, {P, Q}, d, d].
     G0 (batches, d+1, d+1, B), z0 (batches, d+1, B), target (batches, B): PromptStatistics' arrays."""
-    runs, L, d = P.shape[0], P.shape[1], P.shape[2]
+    n_blocks = (G0.shape[-1] + block - 1) // block
+    for task in numba.prange(P.shape[0] * n_blocks):  # the (run, block) pairs in parallel; the work is _fused_block
+        _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, grad_parts, task // n_blocks,
+                     task % n_blocks)
+
+
+@numba.njit(fastmath=True, cache=True)
+def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, grad_parts, r, blk):
+    L, d = P.shape[1], P.shape[2]
     B = G0.shape[-1]
-    n_blocks = (B + block - 1) // block
     dtype = P.dtype
-    for task in numba.prange(runs * n_blocks):
-        r, blk = task // n_blocks, task % n_blocks
-        lo = blk * block
-        n = min(block, B - lo)
-        data = run_data[r]
-        # forward, keeping what the backward reads
-        S = np.empty((L, d, d, n), dtype)
-        M = np.empty((L, d, d, n), dtype)
-        A = np.empty((L, d, d, n), dtype)
-        AS = np.empty((L, d, d, n), dtype)  # A_l S_l, read again by the backward
-        b = np.empty((L, d, n), dtype)
-        x = np.empty((L, d, n), dtype)
-        v = np.empty((L, d, n), dtype)
-        h = np.empty((L, d, n), dtype)
-        u = np.empty((L, d, n), dtype)
-        y = np.zeros(n, dtype)
+    lo = blk * block
+    n = min(block, B - lo)
+    data = run_data[r]
+    # forward, keeping what the backward reads
+    S = np.empty((L, d, d, n), dtype)
+    M = np.empty((L, d, d, n), dtype)
+    A = np.empty((L, d, d, n), dtype)
+    AS = np.empty((L, d, d, n), dtype)  # A_l S_l, read again by the backward
+    b = np.empty((L, d, n), dtype)
+    x = np.empty((L, d, n), dtype)
+    v = np.empty((L, d, n), dtype)
+    h = np.empty((L, d, n), dtype)
+    u = np.empty((L, d, n), dtype)
+    y = np.zeros(n, dtype)
+    for i in range(d):
+        for e in range(n):
+            b[0, i, e] = G0[data, i, d, lo + e]
+            x[0, i, e] = z0[data, i, lo + e]
+        for j in range(d):
+            for e in range(n):
+                S[0, i, j, e] = G0[data, i, j, lo + e]
+    for l in range(L):
+        _pv(Q[r, l], x[l], u[l])
         for i in range(d):
             for e in range(n):
-                b[0, i, e] = G0[data, i, d, lo + e]
-                x[0, i, e] = z0[data, i, lo + e]
-            for j in range(d):
-                for e in range(n):
-                    S[0, i, j, e] = G0[data, i, j, lo + e]
-        for l in range(L):
-            _pv(Q[r, l], x[l], u[l])
+                y[e] += b[l, i, e] * u[l, i, e]
+        if l + 1 == L:
+            break
+        _pm(P[r, l], S[l], M[l])
+        _mp(M[l], Q[r, l], A[l])
+        for i in range(d):
+            for e in range(n):
+                A[l, i, i, e] += 1
+        _pv(Q[r, l].T, b[l], v[l])
+        _mv(S[l], v[l], h[l])
+        for i in range(d):
+            for e in range(n):
+                h[l, i, e] += b[l, i, e]
+        _mv(A[l], h[l], b[l + 1])
+        _mv(A[l], x[l], x[l + 1])
+        if l + 2 < L:  # S_{L-1} is never read
+            _mm(A[l], S[l], AS[l])
+            _mmt(AS[l], A[l], S[l + 1])
+    residual = np.empty(n, dtype)
+    for e in range(n):
+        residual[e] = -y[e] - target[data, lo + e]
+        per_prompt[r, lo + e] = residual[e] * residual[e]
+    if not want_grad:
+        return
+    # backward: adjoints of b_l, x_l, S_l; the prediction is -y, loss = mean(residual^2)
+    gy = np.empty(n, dtype)
+    for e in range(n):
+        gy[e] = -2 * residual[e] / B
+    b_bar = np.zeros((d, n), dtype)
+    x_bar = np.zeros((d, n), dtype)
+    S_bar = np.zeros((d, d, n), dtype)
+    A_bar = np.empty((d, d, n), dtype)
+    M_bar = np.empty((d, d, n), dtype)
+    tmp = np.empty((d, d, n), dtype)
+    h_bar = np.empty((d, n), dtype)
+    v_bar = np.empty((d, n), dtype)
+    u_bar = np.empty((d, n), dtype)
+    vec = np.empty((d, n), dtype)
+    b_new = np.empty((d, n), dtype)
+    x_new = np.empty((d, n), dtype)
+    S_new = np.empty((d, d, n), dtype)
+    G = grad_parts[r, blk]
+    for l in range(L - 1, -1, -1):
+        # incoming adjoints of b_{l+1}, x_{l+1}, S_{l+1} are b_bar, x_bar, S_bar
+        if l + 1 < L:
+            for i in range(d):
+                for j in range(d):
+                    for e in range(n):
+                        A_bar[i, j, e] = b_bar[i, e] * h[l, j, e] + x_bar[i, e] * x[l, j, e]
+            _mtv(A[l], b_bar, vec)  # h_bar = A^T b_bar
             for i in range(d):
                 for e in range(n):
-                    y[e] += b[l, i, e] * u[l, i, e]
-            if l + 1 == L:
-                break
-            _pm(P[r, l], S[l], M[l])
-            _mp(M[l], Q[r, l], A[l])
-            for i in range(d):
-                for e in range(n):
-                    A[l, i, i, e] += 1
-            _pv(Q[r, l].T, b[l], v[l])
-            _mv(S[l], v[l], h[l])
-            for i in range(d):
-                for e in range(n):
-                    h[l, i, e] += b[l, i, e]
-            _mv(A[l], h[l], b[l + 1])
-            _mv(A[l], x[l], x[l + 1])
-            if l + 2 < L:  # S_{L-1} is never read
-                _mm(A[l], S[l], AS[l])
-                _mmt(AS[l], A[l], S[l + 1])
-        residual = np.empty(n, dtype)
-        for e in range(n):
-            residual[e] = -y[e] - target[data, lo + e]
-            per_prompt[r, lo + e] = residual[e] * residual[e]
-        if not want_grad:
-            continue
-        # backward: adjoints of b_l, x_l, S_l; the prediction is -y, loss = mean(residual^2)
-        gy = np.empty(n, dtype)
-        for e in range(n):
-            gy[e] = -2 * residual[e] / B
-        b_bar = np.zeros((d, n), dtype)
-        x_bar = np.zeros((d, n), dtype)
-        S_bar = np.zeros((d, d, n), dtype)
-        A_bar = np.empty((d, d, n), dtype)
-        M_bar = np.empty((d, d, n), dtype)
-        tmp = np.empty((d, d, n), dtype)
-        h_bar = np.empty((d, n), dtype)
-        v_bar = np.empty((d, n), dtype)
-        u_bar = np.empty((d, n), dtype)
-        vec = np.empty((d, n), dtype)
-        b_new = np.empty((d, n), dtype)
-        x_new = np.empty((d, n), dtype)
-        S_new = np.empty((d, d, n), dtype)
-        G = grad_parts[r, blk]
-        for l in range(L - 1, -1, -1):
-            # incoming adjoints of b_{l+1}, x_{l+1}, S_{l+1} are b_bar, x_bar, S_bar
-            if l + 1 < L:
+                    h_bar[i, e] = vec[i, e]
+            data_adjoints = l > 0  # S_0, b_0, x_0 are data: their adjoints are never read
+            if data_adjoints:
+                _mtv(A[l], x_bar, x_new)  # x_l's share: A^T x_bar
+            if l + 2 < L:  # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
                 for i in range(d):
                     for j in range(d):
                         for e in range(n):
-                            A_bar[i, j, e] = b_bar[i, e] * h[l, j, e] + x_bar[i, e] * x[l, j, e]
-                _mtv(A[l], b_bar, vec)  # h_bar = A^T b_bar
+                            tmp[i, j, e] = S_bar[i, j, e] + S_bar[j, i, e]
+                _mm(tmp, AS[l], M_bar)
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            A_bar[i, j, e] += M_bar[i, j, e]
+                if data_adjoints:
+                    _mtm(A[l], S_bar, tmp)
+                    _mm(tmp, A[l], S_new)
+            else:
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            S_new[i, j, e] = 0
+            # h = b + S v:  b_bar += h_bar, S_bar += h_bar v^T, v_bar = S h_bar
+            if data_adjoints:
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            S_new[i, j, e] += h_bar[i, e] * v[l, j, e]
+            _mv(S[l], h_bar, v_bar)
+            # v = Q^T b:  Q_bar += b v_bar^T, b_bar += Q v_bar
+            _reduce_outer(b[l], v_bar, G[l, 1])
+            if data_adjoints:
+                _pv(Q[r, l], v_bar, b_new)
                 for i in range(d):
                     for e in range(n):
-                        h_bar[i, e] = vec[i, e]
-                data_adjoints = l > 0  # S_0, b_0, x_0 are data: their adjoints are never read
-                if data_adjoints:
-                    _mtv(A[l], x_bar, x_new)  # x_l's share: A^T x_bar
-                if l + 2 < L:  # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
-                    for i in range(d):
-                        for j in range(d):
-                            for e in range(n):
-                                tmp[i, j, e] = S_bar[i, j, e] + S_bar[j, i, e]
-                    _mm(tmp, AS[l], M_bar)
-                    for i in range(d):
-                        for j in range(d):
-                            for e in range(n):
-                                A_bar[i, j, e] += M_bar[i, j, e]
-                    if data_adjoints:
-                        _mtm(A[l], S_bar, tmp)
-                        _mm(tmp, A[l], S_new)
-                else:
-                    for i in range(d):
-                        for j in range(d):
-                            for e in range(n):
-                                S_new[i, j, e] = 0
-                # h = b + S v:  b_bar += h_bar, S_bar += h_bar v^T, v_bar = S h_bar
-                if data_adjoints:
-                    for i in range(d):
-                        for j in range(d):
-                            for e in range(n):
-                                S_new[i, j, e] += h_bar[i, e] * v[l, j, e]
-                _mv(S[l], h_bar, v_bar)
-                # v = Q^T b:  Q_bar += b v_bar^T, b_bar += Q v_bar
-                _reduce_outer(b[l], v_bar, G[l, 1])
-                if data_adjoints:
-                    _pv(Q[r, l], v_bar, b_new)
-                    for i in range(d):
+                        b_new[i, e] += h_bar[i, e]
+            # A = I + M Q, M = P S:  M_bar = A_bar Q^T, Q_bar += M^T A_bar, P_bar += M_bar S, S_bar += P^T M_bar
+            _mp(A_bar, Q[r, l].T, M_bar)
+            _reduce_mtm(M[l], A_bar, G[l, 1])
+            _reduce_mm(M_bar, S[l], G[l, 0])
+            if data_adjoints:
+                _pm(P[r, l].T, M_bar, tmp)
+                for i in range(d):
+                    for j in range(d):
                         for e in range(n):
-                            b_new[i, e] += h_bar[i, e]
-                # A = I + M Q, M = P S:  M_bar = A_bar Q^T, Q_bar += M^T A_bar, P_bar += M_bar S, S_bar += P^T M_bar
-                _mp(A_bar, Q[r, l].T, M_bar)
-                _reduce_mtm(M[l], A_bar, G[l, 1])
-                _reduce_mm(M_bar, S[l], G[l, 0])
-                if data_adjoints:
-                    _pm(P[r, l].T, M_bar, tmp)
-                    for i in range(d):
-                        for j in range(d):
-                            for e in range(n):
-                                S_bar[i, j, e] = S_new[i, j, e] + tmp[i, j, e]
-                    for i in range(d):
-                        for e in range(n):
-                            b_bar[i, e] = b_new[i, e]
-                            x_bar[i, e] = x_new[i, e]
-            # y += b . u, u = Q x:  b_bar += gy u, u_bar = gy b, Q_bar += u_bar x^T, x_bar += Q^T u_bar
+                            S_bar[i, j, e] = S_new[i, j, e] + tmp[i, j, e]
+                for i in range(d):
+                    for e in range(n):
+                        b_bar[i, e] = b_new[i, e]
+                        x_bar[i, e] = x_new[i, e]
+        # y += b . u, u = Q x:  b_bar += gy u, u_bar = gy b, Q_bar += u_bar x^T, x_bar += Q^T u_bar
+        for i in range(d):
+            for e in range(n):
+                b_bar[i, e] += gy[e] * u[l, i, e]
+                u_bar[i, e] = gy[e] * b[l, i, e]
+        _reduce_outer(u_bar, x[l], G[l, 1])
+        if l > 0:
+            _pv(Q[r, l].T, u_bar, vec)
             for i in range(d):
                 for e in range(n):
-                    b_bar[i, e] += gy[e] * u[l, i, e]
-                    u_bar[i, e] = gy[e] * b[l, i, e]
-            _reduce_outer(u_bar, x[l], G[l, 1])
+                    x_bar[i, e] += vec[i, e]
+
+
+@numba.njit(fastmath=True)
+def _acc_pm(P, X, out):  # out[i,j,:] += sum_k P[i,k] X[k,j,:]
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            for k in range(d):
+                p, x = P[i, k], X[k, j]
+                for e in range(n):
+                    o[e] += p * x[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_mp(X, Q, out):  # out[i,j,:] += sum_k X[i,k,:] Q[k,j]
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            for k in range(d):
+                q, x = Q[k, j], X[i, k]
+                for e in range(n):
+                    o[e] += x[e] * q
+
+
+@numba.njit(fastmath=True)
+def _acc_mm(X, Y, out):  # out += X Y, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            for k in range(d):
+                x, y = X[i, k], Y[k, j]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_mtm(X, Y, out):  # out += X^T Y, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            for k in range(d):
+                x, y = X[k, i], Y[k, j]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_mmt(X, Y, out):  # out += X Y^T, per example
+    d, n = out.shape[0], out.shape[2]
+    for i in range(d):
+        for j in range(d):
+            o = out[i, j]
+            for k in range(d):
+                x, y = X[i, k], Y[j, k]
+                for e in range(n):
+                    o[e] += x[e] * y[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_mv(X, v, out):  # out[i,:] += sum_k X[i,k,:] v[k,:]
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        for k in range(d):
+            x, w = X[i, k], v[k]
+            for e in range(n):
+                o[e] += x[e] * w[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_mtv(X, v, out):  # out += X^T v, per example
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        for k in range(d):
+            x, w = X[k, i], v[k]
+            for e in range(n):
+                o[e] += x[e] * w[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_pv(P, v, out):  # out[i,:] += sum_k P[i,k] v[k,:]
+    d, n = out.shape[0], out.shape[1]
+    for i in range(d):
+        o = out[i]
+        for k in range(d):
+            p, w = P[i, k], v[k]
+            for e in range(n):
+                o[e] += p * w[e]
+
+
+@numba.njit(fastmath=True)
+def _acc_outer(u, v, out):  # out[i,j,:] += u[i,:] v[j,:], per example
+    d, n = u.shape[0], u.shape[1]
+    for i in range(d):
+        for j in range(d):
+            o, x, y = out[i, j], u[i], v[j]
+            for e in range(n):
+                o[e] += x[e] * y[e]
+
+
+@numba.njit(parallel=True, cache=True)
+def _fused_hvp(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts):
+    """Hessian-vector products of the batch-mean loss by forward-over-reverse (dual numbers) through _fused's
+    forward and backward: for run r and each of its K directions (dP[r, k], dQ[r, k]) (layer, d, d), the derivative
+    of the gradient along that direction, block partial sums into hvp_parts[r, block, k, layer, {P, Q}, d, d]. The
+    forward and backward of a block are computed once and kept; every direction then costs a tangent pass."""
+    n_blocks = (G0.shape[-1] + block - 1) // block
+    for task in numba.prange(P.shape[0] * n_blocks):  # the (run, block) pairs in parallel; the work is _hvp_block
+        _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, task // n_blocks, task % n_blocks)
+
+
+@numba.njit(fastmath=True, cache=True)
+def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk):
+    L, d = P.shape[1], P.shape[2]
+    K = dP.shape[1]
+    B = G0.shape[-1]
+    dtype = P.dtype
+    lo = blk * block
+    n = min(block, B - lo)
+    data = run_data[r]
+    Pr, Qr = P[r], Q[r]
+    # ---- primal forward (as _fused), everything kept
+    S = np.zeros((L, d, d, n), dtype)
+    M = np.zeros((L, d, d, n), dtype)
+    A = np.zeros((L, d, d, n), dtype)
+    AS = np.zeros((L, d, d, n), dtype)
+    b = np.zeros((L, d, n), dtype)
+    x = np.zeros((L, d, n), dtype)
+    v = np.zeros((L, d, n), dtype)
+    h = np.zeros((L, d, n), dtype)
+    u = np.zeros((L, d, n), dtype)
+    y = np.zeros(n, dtype)
+    for i in range(d):
+        for e in range(n):
+            b[0, i, e] = G0[data, i, d, lo + e]
+            x[0, i, e] = z0[data, i, lo + e]
+        for j in range(d):
+            for e in range(n):
+                S[0, i, j, e] = G0[data, i, j, lo + e]
+    for l in range(L):
+        _acc_pv(Qr[l], x[l], u[l])
+        for i in range(d):
+            for e in range(n):
+                y[e] += b[l, i, e] * u[l, i, e]
+        if l + 1 == L:
+            break
+        _acc_pm(Pr[l], S[l], M[l])
+        _acc_mp(M[l], Qr[l], A[l])
+        for i in range(d):
+            for e in range(n):
+                A[l, i, i, e] += 1
+        _acc_pv(Qr[l].T, b[l], v[l])
+        _acc_mv(S[l], v[l], h[l])
+        for i in range(d):
+            for e in range(n):
+                h[l, i, e] += b[l, i, e]
+        _acc_mv(A[l], h[l], b[l + 1])
+        _acc_mv(A[l], x[l], x[l + 1])
+        if l + 2 < L:
+            _acc_mm(A[l], S[l], AS[l])
+            _acc_mmt(AS[l], A[l], S[l + 1])
+    gy = np.empty(n, dtype)
+    for e in range(n):
+        gy[e] = 2 * (y[e] + target[data, lo + e]) / B  # d loss / d y, residual = -y - target
+    # ---- primal backward, keeping the adjoints the tangent pass reads
+    bb_in = np.zeros((L, d, n), dtype)  # adjoints of b_{l+1}, x_{l+1}, S_{l+1} entering layer l
+    xb_in = np.zeros((L, d, n), dtype)
+    Sb_in = np.zeros((L, d, d, n), dtype)
+    Ab = np.zeros((L, d, d, n), dtype)
+    T = np.zeros((L, d, d, n), dtype)
+    hb = np.zeros((L, d, n), dtype)
+    vb = np.zeros((L, d, n), dtype)
+    Mb = np.zeros((L, d, d, n), dtype)
+    bb = np.zeros((d, n), dtype)
+    xb = np.zeros((d, n), dtype)
+    Sb = np.zeros((d, d, n), dtype)
+    tmp = np.zeros((d, d, n), dtype)
+    for l in range(L - 1, -1, -1):
+        if l + 1 < L:
+            bb_in[l], xb_in[l], Sb_in[l] = bb, xb, Sb
+            _acc_outer(bb, h[l], Ab[l])
+            _acc_outer(xb, x[l], Ab[l])
+            _acc_mtv(A[l], bb, hb[l])
+            xb_new = np.zeros((d, n), dtype)
+            Sb_new = np.zeros((d, d, n), dtype)
             if l > 0:
-                _pv(Q[r, l].T, u_bar, vec)
+                _acc_mtv(A[l], xb, xb_new)
+            if l + 2 < L:
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            T[l, i, j, e] = Sb[i, j, e] + Sb[j, i, e]
+                _acc_mm(T[l], AS[l], Ab[l])
+                if l > 0:
+                    tmp[:] = 0
+                    _acc_mtm(A[l], Sb, tmp)
+                    _acc_mm(tmp, A[l], Sb_new)
+            _acc_mv(S[l], hb[l], vb[l])
+            _acc_mp(Ab[l], Qr[l].T, Mb[l])
+            if l > 0:
+                _acc_outer(hb[l], v[l], Sb_new)
+                _acc_pm(Pr[l].T, Mb[l], Sb_new)
+                bb_new = np.zeros((d, n), dtype)
+                _acc_pv(Qr[l], vb[l], bb_new)
                 for i in range(d):
                     for e in range(n):
-                        x_bar[i, e] += vec[i, e]
+                        bb_new[i, e] += hb[l, i, e]
+                bb, xb, Sb = bb_new, xb_new, Sb_new
+        if l > 0:
+            bb_y = np.empty((d, n), dtype)
+            for i in range(d):
+                for e in range(n):
+                    bb_y[i, e] = bb[i, e] + gy[e] * u[l, i, e]
+            bb = bb_y
+            xb_y = np.empty((d, n), dtype)
+            for i in range(d):
+                for e in range(n):
+                    xb_y[i, e] = xb[i, e]
+            ub = np.empty((d, n), dtype)
+            for i in range(d):
+                for e in range(n):
+                    ub[i, e] = gy[e] * b[l, i, e]
+            _acc_pv(Qr[l].T, ub, xb_y)
+            xb = xb_y
+    # ---- one tangent pass per direction
+    dS = np.zeros((L, d, d, n), dtype)
+    dM = np.zeros((L, d, d, n), dtype)
+    dA = np.zeros((L, d, d, n), dtype)
+    dAS = np.zeros((L, d, d, n), dtype)
+    db = np.zeros((L, d, n), dtype)
+    dx = np.zeros((L, d, n), dtype)
+    dv = np.zeros((L, d, n), dtype)
+    dh = np.zeros((L, d, n), dtype)
+    du = np.zeros((L, d, n), dtype)
+    dy = np.zeros(n, dtype)
+    dbb = np.zeros((d, n), dtype)
+    dxb = np.zeros((d, n), dtype)
+    dSb = np.zeros((d, d, n), dtype)
+    dAb = np.zeros((d, d, n), dtype)
+    dMb = np.zeros((d, d, n), dtype)
+    dT = np.zeros((d, d, n), dtype)
+    dhb = np.zeros((d, n), dtype)
+    dvb = np.zeros((d, n), dtype)
+    dub = np.zeros((d, n), dtype)
+    dxb_new = np.zeros((d, n), dtype)
+    dbb_new = np.zeros((d, n), dtype)
+    dSb_new = np.zeros((d, d, n), dtype)
+    ub = np.zeros((d, n), dtype)
+    for k in range(K):
+        dPk, dQk = dP[r, k], dQ[r, k]
+        H = hvp_parts[r, blk, k]
+        for arr in (dS, dM, dA, dAS):
+            arr[:] = 0
+        for arr in (db, dx, dv, dh, du):
+            arr[:] = 0
+        dy[:] = 0
+        # tangent forward (the data has no tangent: dS_0 = db_0 = dx_0 = 0)
+        for l in range(L):
+            _acc_pv(dQk[l], x[l], du[l])
+            _acc_pv(Qr[l], dx[l], du[l])
+            for i in range(d):
+                for e in range(n):
+                    dy[e] += db[l, i, e] * u[l, i, e] + b[l, i, e] * du[l, i, e]
+            if l + 1 == L:
+                break
+            _acc_pm(dPk[l], S[l], dM[l])
+            _acc_pm(Pr[l], dS[l], dM[l])
+            _acc_mp(dM[l], Qr[l], dA[l])
+            _acc_mp(M[l], dQk[l], dA[l])
+            _acc_pv(dQk[l].T, b[l], dv[l])
+            _acc_pv(Qr[l].T, db[l], dv[l])
+            _acc_mv(dS[l], v[l], dh[l])
+            _acc_mv(S[l], dv[l], dh[l])
+            for i in range(d):
+                for e in range(n):
+                    dh[l, i, e] += db[l, i, e]
+            _acc_mv(dA[l], h[l], db[l + 1])
+            _acc_mv(A[l], dh[l], db[l + 1])
+            _acc_mv(dA[l], x[l], dx[l + 1])
+            _acc_mv(A[l], dx[l], dx[l + 1])
+            if l + 2 < L:
+                _acc_mm(dA[l], S[l], dAS[l])
+                _acc_mm(A[l], dS[l], dAS[l])
+                _acc_mmt(dAS[l], A[l], dS[l + 1])
+                _acc_mmt(AS[l], dA[l], dS[l + 1])
+        dgy = np.empty(n, dtype)
+        for e in range(n):
+            dgy[e] = 2 * dy[e] / B
+        # tangent backward
+        dbb[:] = 0
+        dxb[:] = 0
+        dSb[:] = 0
+        for l in range(L - 1, -1, -1):
+            if l + 1 < L:
+                dAb[:] = 0
+                _acc_outer(dbb, h[l], dAb)
+                _acc_outer(bb_in[l], dh[l], dAb)
+                _acc_outer(dxb, x[l], dAb)
+                _acc_outer(xb_in[l], dx[l], dAb)
+                dhb[:] = 0
+                _acc_mtv(dA[l], bb_in[l], dhb)
+                _acc_mtv(A[l], dbb, dhb)
+                dxb_new[:] = 0
+                dSb_new[:] = 0
+                if l > 0:
+                    _acc_mtv(dA[l], xb_in[l], dxb_new)
+                    _acc_mtv(A[l], dxb, dxb_new)
+                if l + 2 < L:
+                    for i in range(d):
+                        for j in range(d):
+                            for e in range(n):
+                                dT[i, j, e] = dSb[i, j, e] + dSb[j, i, e]
+                    _acc_mm(dT, AS[l], dAb)
+                    _acc_mm(T[l], dAS[l], dAb)
+                    if l > 0:  # d(A^T Sb A) = dA^T Sb A + A^T dSb A + A^T Sb dA
+                        tmp[:] = 0
+                        _acc_mtm(dA[l], Sb_in[l], tmp)
+                        _acc_mtm(A[l], dSb, tmp)
+                        _acc_mm(tmp, A[l], dSb_new)
+                        tmp[:] = 0
+                        _acc_mtm(A[l], Sb_in[l], tmp)
+                        _acc_mm(tmp, dA[l], dSb_new)
+                dvb[:] = 0
+                _acc_mv(dS[l], hb[l], dvb)
+                _acc_mv(S[l], dhb, dvb)
+                _reduce_outer(db[l], vb[l], H[l, 1])
+                _reduce_outer(b[l], dvb, H[l, 1])
+                dMb[:] = 0
+                _acc_mp(dAb, Qr[l].T, dMb)
+                _acc_mp(Ab[l], dQk[l].T, dMb)
+                _reduce_mtm(dM[l], Ab[l], H[l, 1])
+                _reduce_mtm(M[l], dAb, H[l, 1])
+                _reduce_mm(dMb, S[l], H[l, 0])
+                _reduce_mm(Mb[l], dS[l], H[l, 0])
+                if l > 0:
+                    _acc_outer(dhb, v[l], dSb_new)
+                    _acc_outer(hb[l], dv[l], dSb_new)
+                    _acc_pm(dPk[l].T, Mb[l], dSb_new)
+                    _acc_pm(Pr[l].T, dMb, dSb_new)
+                    dbb_new[:] = 0
+                    _acc_pv(dQk[l], vb[l], dbb_new)
+                    _acc_pv(Qr[l], dvb, dbb_new)
+                    for i in range(d):
+                        for e in range(n):
+                            dbb_new[i, e] += dhb[i, e]
+                    dbb[:] = dbb_new
+                    dxb[:] = dxb_new
+                    dSb[:] = dSb_new
+            # y-term: dbb += dgy u + gy du; dub = dgy b + gy db; dQg += dub x^T + ub dx^T; dxb += dQ^T ub + Q^T dub
+            for i in range(d):
+                for e in range(n):
+                    ub[i, e] = gy[e] * b[l, i, e]
+                    dub[i, e] = dgy[e] * b[l, i, e] + gy[e] * db[l, i, e]
+            _reduce_outer(dub, x[l], H[l, 1])
+            _reduce_outer(ub, dx[l], H[l, 1])
+            if l > 0:
+                for i in range(d):
+                    for e in range(n):
+                        dbb[i, e] += dgy[e] * u[l, i, e] + gy[e] * du[l, i, e]
+                _acc_pv(dQk[l].T, ub, dxb)
+                _acc_pv(Qr[l].T, dub, dxb)
 
 
 def _arrays(stats):
@@ -383,36 +753,39 @@ def loss_and_grad(theta, arch, stats, run_data=None):
     return torch.from_numpy(per_prompt.mean(1)), torch.from_numpy(grad)
 
 
-def hessians(theta, arch, stats, chunk=None):
-    """Exact Hessians (runs, n_params, n_params) of the loss on one batch `stats`, by the complex step of the fused
-    gradient: column k of run r is Im grad(theta_r + i h e_k) / h. All columns of `chunk` runs go as one call."""
+def hessian_vector_products(theta, arch, stats, directions):
+    """H(theta_r) v for every run r and each of its directions: theta (runs, n_params), directions (runs, K,
+    n_params), one batch `stats`; returns (runs, K, n_params). Forward-over-reverse in the compiled kernel
+    (_fused_hvp): exact, no finite differences."""
+    runs, K, p = directions.shape
+    L, d = arch.n_layers, arch.d
+    G, z, target = _arrays(stats)
+    params = np.ascontiguousarray(theta.detach().numpy()).reshape(runs, L, 2, d, d)
+    dtype = params.dtype
+    tangents = np.ascontiguousarray(np.asarray(directions, dtype=dtype)).reshape(runs, K, L, 2, d, d)
+    blocks = block_size(d)
+    n_blocks = (G.shape[-1] + blocks - 1) // blocks
+    parts = np.zeros((runs, n_blocks, K, L, 2, d, d), dtype)
+    _fused_hvp(np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1]),
+               G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
+               np.zeros(runs, np.int64), blocks, np.ascontiguousarray(tangents[:, :, :, 0]),
+               np.ascontiguousarray(tangents[:, :, :, 1]), parts)
+    return torch.from_numpy(parts.sum(1).reshape(runs, K, p))
+
+
+def hessians(theta, arch, stats):
+    """Exact Hessians (runs, n_params, n_params) of the loss on one batch: the Hessian-vector products with every
+    unit vector (symmetrised: the two triangles agree to round-off)."""
     runs, p = theta.shape
-    arrays = _arrays(stats)
-    real = theta.detach().numpy()
-    complex_dtype = np.complex64 if real.dtype == np.float32 else np.complex128
-    arrays = tuple(a.astype(complex_dtype) for a in arrays)
-    chunk = chunk or max(1, 1024 // p)
-    out = []
-    for start in range(0, runs, chunk):
-        rows = real[start:start + chunk]
-        perturbed = rows[:, None, :].astype(complex_dtype) + 1j * COMPLEX_STEP * np.eye(p, dtype=real.dtype)
-        _, grad = _run(perturbed.reshape(-1, p), arch, arrays, np.zeros(len(rows) * p, np.int64), True)
-        H = grad.imag.reshape(len(rows), p, p) / COMPLEX_STEP
-        out.append(torch.from_numpy(np.ascontiguousarray(((H + H.transpose(0, 2, 1)) / 2).astype(real.dtype))))
-    return torch.cat(out)
+    H = hessian_vector_products(theta, arch, stats, np.broadcast_to(np.eye(p, dtype=np.float32), (runs, p, p)))
+    return (H + H.transpose(1, 2)) / 2
 
 
 def directional_smoothness(theta, direction, arch, stats):
-    """u^T H u / |u|^2 per run on one batch, as diagnostics.directional_smoothness: one complex-step gradient
-    per run, Im grad(theta + i h u) / h = H u."""
-    arrays = _arrays(stats)
-    complex_dtype = np.complex64 if theta.dtype == torch.float32 else np.complex128
-    u = direction.detach().numpy()
-    perturbed = theta.detach().numpy().astype(complex_dtype) + 1j * COMPLEX_STEP * u
-    _, grad = _run(perturbed, arch, tuple(a.astype(complex_dtype) for a in arrays), np.zeros(len(u), np.int64),
-                   True)
-    Hu = grad.imag / COMPLEX_STEP
-    return torch.from_numpy(((Hu * u).sum(1) / (u * u).sum(1)).astype(u.dtype))
+    """u^T H u / |u|^2 per run on one batch, as diagnostics.directional_smoothness: one Hessian-vector product."""
+    u = direction.detach()
+    Hu = hessian_vector_products(theta, arch, stats, u.numpy()[:, None, :])[:, 0]
+    return (Hu * u).sum(1) / (u * u).sum(1)
 
 
 @numba.njit(parallel=True, cache=True)

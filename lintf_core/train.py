@@ -172,6 +172,18 @@ def train_profile(setting, config, lr=None, lr_source="code", **overrides):
                  **overrides)
 
 
+def learning_rate_grid(setting, config, exponents):
+    """Table 2's search redone (Appendix A: "the best learning rate from a grid search over 10 different values"):
+    every optimizer of `setting` on Table 2's rate x 2^k for k in `exponents`, at the grid fidelity of a resolved
+    profile (grid_seeds, grid_iters). Returns ({optimizer: [rates]}, Trajectories); verdicts.grid_best reads it."""
+    setting = get_setting(setting)
+    grid = {opt: [setting.learning_rate(opt, "paper") * 2.0**k for k in exponents] for opt in OPTIMIZERS}
+    runs = train(setting, seeds=config["grid_seeds"], n_iters=config["grid_iters"], lr=grid,
+                 batch_size=config["batch_size"], eval_every=max(1, config["grid_iters"] // 20),
+                 eval_batch_size=config["eval_batch_size"], iterate_every=config["grid_iters"])
+    return grid, runs
+
+
 def _train(setting, arch, runs, config, progress):
     """The engine's inner loop (the one place it lives)."""
     n_iters, batch_size = config["n_iters"], config["batch_size"]

@@ -20,7 +20,8 @@
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`),
 # `depths`, `seeds`, `n_iters`, `hessian_every` (a multiple of 250), `table_iterations`, `lr_overrides` (learning
-# rates other than Table 2's, per depth). `None` means "take it from the profile".
+# rates other than Table 2's, per depth), `grid_exponents` (the learning-rate grid of the second reading).
+# `None` means "take it from the profile".
 #
 # ## The claim
 #
@@ -37,18 +38,18 @@ n_iters = None  # None: the profile's (quick: 1,250, paper: 10,000)
 hessian_every = None  # None: the profile's ablation stride (quick: 1,250, paper: 250; a multiple of 250)
 table_iterations = [750, 1250]  # where the R_med ratios are compared (as Figure 4's table)
 lr_overrides = {}  # e.g. {"6": {"adam": 0.01}}: learning rates other than Table 2's for some depths
+grid_exponents = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]  # second reading: Table 2's rate x 2^k, as the Table 2 page
 
 # %%
 import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
-from scipy import stats
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.bench import reference_train
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
-from lintf_core.train import train_profile
+from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train_profile
 
 plots.use_book_style()
 depths = [int(L) for L in profiles.as_list("depths", depths)]
@@ -57,6 +58,7 @@ for L in depths:
 config = profiles.resolve(profile, seeds=profiles.as_list("seeds", seeds), n_iters=n_iters,
                           ablation_hessian_every=hessian_every)
 table_iterations = [int(t) for t in profiles.as_list("table_iterations", table_iterations)]
+grid_exponents = sorted(int(k) for k in profiles.as_list("grid_exponents", grid_exponents))
 caption = profiles.describe(config) + f", a Hessian every {config['ablation_hessian_every']} iterations"
 print(caption)
 
@@ -69,13 +71,52 @@ print(caption)
 # initialization of seed 1, $R_{\mathrm{med}}$ from the Hessian diagonal ($L \cdot 50$ parameters).
 
 # %%
-runs, noise, numbers = {}, {}, {}
+noise = {L: noise_at_init(f"depth{L}", n_samples=config["noise_samples"], batch_size=config["batch_size"],
+                          true_batch=config["noise_true_batch"]) for L in depths}
+
+
+def reading(learning_rates):
+    """Train every depth at learning_rates[L] ({optimizer: rate}; missing: Table 2's) and measure the loss gap,
+    the loss level and the condition-number gap (rules: lintf_core/verdicts.py, stated below)."""
+    runs = {L: train_profile(f"depth{L}", config, lr=learning_rates.get(L)) for L in depths}
+    numbers = {L: condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
+               for L in depths}
+    late = {(L, opt): verdicts.late_losses(runs[L], opt) for L in depths for opt in OPTIMIZER_LABELS}
+    gap = {L: verdicts.paired_gap(late[L, "sgd"], late[L, "adam"]) for L in depths}
+    level = {(L, opt): float(np.median(late[L, opt])) for L in depths for opt in OPTIMIZER_LABELS}
+    rmed, rmed_mean = {}, {}
+    for L in depths:
+        ratios, _ = paired_ratios(runs[L], numbers[L]["diagonal"])
+        rmed[L] = {t: ratios[:, list(numbers[L]["iterations"]).index(t)] for t in table_iterations}
+        for t in table_iterations:
+            finite = np.isfinite(rmed[L][t])
+            rmed_mean[L, t] = float(np.mean(rmed[L][t][finite])) if finite.any() else float("nan")
+    verdict = {
+        "gap": verdicts.depth_gap_verdict(depths, [gap[L] for L in depths]),
+        "level": verdicts.depth_level_verdict(depths, [level[L, "sgd"] for L in depths],
+                                              [level[L, "adam"] for L in depths]),
+        "rmed": verdicts.depth_condition_verdict(depths, [[rmed_mean[L, t] for t in table_iterations]
+                                                          for L in depths]),
+    }
+    diverged = {(L, opt): int(runs[L].diverged(opt).sum()) for L in depths for opt in OPTIMIZER_LABELS}
+    return dict(runs=runs, numbers=numbers, gap=gap, level=level, rmed=rmed, rmed_mean=rmed_mean, verdict=verdict,
+                diverged=diverged)
+
+
+# Second reading: each depth and optimizer at the best rate of the Table 2 page's grid search (same grid, same
+# fidelity, same cached runs); where every rate diverged on most seeds there is no best and Table 2's rate stays.
+grid_rates, no_best = {}, []
 for L in depths:
-    name = f"depth{L}"
-    runs[L] = train_profile(name, config, lr=lr_overrides.get(str(L)))
-    noise[L] = noise_at_init(name, n_samples=config["noise_samples"], batch_size=config["batch_size"],
-                             true_batch=config["noise_true_batch"])
-    numbers[L] = condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
+    grid, grid_runs = learning_rate_grid(f"depth{L}", config, grid_exponents)
+    grid_rates[L] = {}
+    for opt in OPTIMIZER_LABELS:
+        found = verdicts.grid_best(grid_runs, opt, grid[opt])
+        grid_rates[L][opt] = found["best"] if found["settled"] else grid[opt][grid_exponents.index(0)]
+        if not found["settled"]:
+            no_best.append(f"L={L} {OPTIMIZER_LABELS[opt]}")
+TABLE2, GRID = "Table 2's rates", "the grid's best rates"
+readings = {TABLE2: reading({int(L): v for L, v in lr_overrides.items()}), GRID: reading(grid_rates)}
+runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]
 
 # %% tags=["hide-input"]
 fig, axes = plots.ablation_panels([(f"L={L}", runs[L], noise[L], numbers[L]) for L in depths],
@@ -93,8 +134,31 @@ plots.plt.close(fig)
 # along training (mean ± std/2). Fidelity: {glue:md}`fig12_14_caption`.
 # ```
 
+# %% tags=["hide-input"]
+fig, axes = plots.grid_of_axes(2, len(depths), width=3.6, height=3.0)
+for column, L in enumerate(depths):
+    result = readings[GRID]
+    plots.loss_curves(axes[0, column], result["runs"][L], title=f"L={L} (grid's best rates)")
+    plots.optimizer_curves(axes[1, column], result["runs"][L], result["numbers"][L]["iterations"],
+                           result["numbers"][L]["diagonal"], band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
+axes[0, 0].legend(fontsize=6, loc="lower left")
+fig.suptitle(f"Figures 12 and 14 at the grid's best learning rates — {caption}", fontsize=9)
+glue("fig12_14_grid_panels", fig, display=False)
+plots.plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig12_14_grid_panels
+# :name: fig12-14-grid
+#
+# The second reading: the same depths at the learning rates the grid search found best ({glue:md}`fig12_14_grid_rates`).
+# Top: evaluation loss (SGDM black, Adam red); bottom: $R_{\mathrm{med}}$ along training. Fidelity:
+# {glue:md}`fig12_14_caption`.
+# ```
+
 # %% [markdown]
 # ## Measuring the four observations
+#
+# Each rule is a small tested function in `lintf_core/verdicts.py`; in words:
 #
 # - **Loss gap**: the median over seeds of the paired late-loss ratio SGDM/Adam (late loss: median of the last 10%
 #   of evaluations). Reproduced if it increases with every added depth, partly if its Spearman correlation with $L$
@@ -112,63 +176,45 @@ plots.plt.close(fig)
 # median. Its condition numbers do not exist and are left out of the mean (the table counts what remains).
 
 # %% tags=["hide-input"]
-def late(L, opt):
-    """Per seed, the late loss; infinite for a run that diverged."""
-    return np.where(runs[L].diverged(opt), np.inf, runs[L].late_loss(opt))
-
-
-with np.errstate(invalid="ignore"):  # inf / inf: both runs diverged, NaN, left out
-    gap = {L: float(np.nanmedian(late(L, "sgd") / late(L, "adam"))) for L in depths}
-level = {(L, opt): float(np.median(late(L, opt))) for L in depths for opt in ("sgd", "adam")}
 tails = {L: tail_statistics(noise[L]) for L in depths}
-rmed = {}
-for L in depths:
-    ratios, _ = paired_ratios(runs[L], numbers[L]["diagonal"])
-    rmed[L] = {t: ratios[:, list(numbers[L]["iterations"]).index(t)] for t in table_iterations}
-
-diverged = {(L, opt): int(runs[L].diverged(opt).sum()) for L in depths for opt in ("sgd", "adam")}
-table = [{"": f"L={L}", "learning rates SGDM / Adam": " / ".join(
-              f"{runs[L].lr[runs[L].runs(optimizer=o)][0]:g}" for o in ("sgd", "adam")),
-          "diverged runs (loss NaN or inf) SGDM / Adam": f"{diverged[L, 'sgd']} / {diverged[L, 'adam']}",
-          "late-loss ratio SGDM/Adam (median)": f"{gap[L]:.3g}",
-          "late loss SGDM (median)": f"{level[L, 'sgd']:.3g}", "late loss Adam (median)": f"{level[L, 'adam']:.3g}",
-          "noise excess kurtosis": f"{tails[L]['excess_kurtosis']:.3g}",
-          "noise 99.9% quantile (sd)": f"{tails[L]['q0.999_in_sd']:.3g}",
-          **{f"R_med ratio at t={t}, mean over finite seeds (per seed)":
-             f"{np.nanmean(rmed[L][t]) if np.isfinite(rmed[L][t]).any() else np.nan:.3g} "
-             f"({', '.join(f'{r:.2g}' for r in rmed[L][t])})" for t in table_iterations}}
-         for L in depths]
-display(Markdown(scorecard.markdown_table([{"": k, **{r[""]: r[k] for r in table}} for k in list(table[0])[1:]],
-                                          columns=["", *[r[""] for r in table]])))
-
-
-def increasing(values):
-    return all(b > a for a, b in zip(values, values[1:]))
-
-
-def spearman(xs, ys):
-    return float(stats.spearmanr(xs, ys).statistic) if len(xs) > 2 else float("nan")
-
-
-gaps = [gap[L] for L in depths]
-gap_verdict = ("reproduced" if increasing(gaps) else "partly reproduced" if spearman(depths, gaps) > 0
-               else "not reproduced")
-falling = [opt for opt in ("sgd", "adam") if increasing([-level[L, opt] for L in depths])]
-level_verdict = "reproduced" if len(falling) == 2 else "partly reproduced" if falling else "not reproduced"
-deep, shallow = [L for L in depths if L >= 6], [L for L in depths if L <= 4]
 kurt = {L: tails[L]["excess_kurtosis"] for L in depths}
-if deep and shallow:
-    noise_verdict = ("reproduced" if min(kurt[L] for L in deep) > max(kurt[L] for L in shallow)
-                     else "partly reproduced" if np.mean([kurt[L] for L in deep]) > np.mean([kurt[L] for L in shallow])
-                     else "not reproduced")
-else:
-    noise_verdict = "not reproduced"
-rmed_mean = {(L, t): float(np.nanmean(rmed[L][t])) if np.isfinite(rmed[L][t]).any() else float("nan")
-             for L in depths for t in table_iterations}
-comparisons = [rmed_mean[L, t] > rmed_mean[2, t] for L in depths if L > 2 for t in table_iterations] \
-    if 2 in depths else []
-rmed_verdict = ("reproduced" if comparisons and all(comparisons)
-                else "partly reproduced" if sum(comparisons) > len(comparisons) / 2 else "not reproduced")
+noise_verdict = verdicts.depth_noise_verdict(depths, [kurt[L] for L in depths])
+
+
+def table_of(result):
+    """One column per depth: the rates, divergences, and the numbers the rules read."""
+    rows = [{"": f"L={L}", "learning rates SGDM / Adam": " / ".join(
+                 f"{result['runs'][L].lr[result['runs'][L].runs(optimizer=o)][0]:g}" for o in OPTIMIZER_LABELS),
+             "diverged runs (loss NaN or inf) SGDM / Adam":
+                 f"{result['diverged'][L, 'sgd']} / {result['diverged'][L, 'adam']}",
+             "late-loss ratio SGDM/Adam (median)": f"{result['gap'][L]:.3g}",
+             "late loss SGDM (median)": f"{result['level'][L, 'sgd']:.3g}",
+             "late loss Adam (median)": f"{result['level'][L, 'adam']:.3g}",
+             "noise excess kurtosis": f"{tails[L]['excess_kurtosis']:.3g}",
+             "noise 99.9% quantile (sd)": f"{tails[L]['q0.999_in_sd']:.3g}",
+             **{f"R_med ratio at t={t}, mean over finite seeds (per seed)":
+                f"{result['rmed_mean'][L, t]:.3g} ({', '.join(f'{r:.2g}' for r in result['rmed'][L][t])})"
+                for t in table_iterations}}
+            for L in depths]
+    return scorecard.markdown_table([{"": k, **{r[""]: r[k] for r in rows}} for k in list(rows[0])[1:]],
+                                    columns=["", *[r[""] for r in rows]])
+
+
+for name, result in readings.items():
+    display(Markdown(f"**At {name}**\n\n" + table_of(result)))
+
+verdict_table = [{"observation": label, **{name: result["verdict"][key] if key else noise_verdict
+                                           for name, result in readings.items()}}
+                 for label, key in [("Adam/SGD loss gap grows with depth (Fig. 12)", "gap"),
+                                    ("loss decreases with depth (Fig. 12)", "level"),
+                                    ("noise heavier for L=6,8 than L=2,4 (Fig. 13; at initialization)", None),
+                                    ("R_med gap larger for deeper models (Fig. 14)", "rmed")]]
+display(Markdown("**Both readings side by side**\n\n"
+                 + scorecard.markdown_table(verdict_table, columns=["observation", TABLE2, GRID])))
+first = readings[TABLE2]
+gap, level, rmed, rmed_mean, diverged = (first[k] for k in ("gap", "level", "rmed", "rmed_mean", "diverged"))
+gaps = [gap[L] for L in depths]
+gap_verdict, level_verdict, rmed_verdict = (first["verdict"][k] for k in ("gap", "level", "rmed"))
 depth_list = ", ".join(f"L={L}" for L in depths)
 rows = [
     {"claim": "Adam/SGD loss gap grows with depth", "figure": "Fig. 12", "setting": depth_list,
@@ -189,6 +235,32 @@ rows = [
      "ours": "; ".join(f"t={t}: " + ", ".join(f"{rmed_mean[L, t]:.3g}" for L in depths) for t in table_iterations)
              + f" (mean R_med ratio SGD/Adam; {profile} profile)", "verdict": rmed_verdict},
 ]
+second = readings[GRID]
+rates_text = "; ".join(f"L={L}: SGDM {grid_rates[L]['sgd']:g}, Adam {grid_rates[L]['adam']:g}" for L in depths)
+rows += [
+    {"claim": "Adam/SGD loss gap grows with depth, at the grid's best rates", "figure": "Fig. 12",
+     "setting": depth_list, "paper": "more and more pronounced as L increases",
+     "ours": "late-loss ratio SGDM/Adam " + ", ".join(f"{second['gap'][L]:.3g}" for L in depths)
+             + f" at {rates_text} ({profile} profile)", "verdict": second["verdict"]["gap"]},
+    {"claim": "loss decreases with depth, at the grid's best rates", "figure": "Fig. 12", "setting": depth_list,
+     "paper": "for both SGD and Adam",
+     "ours": "late loss SGDM " + ", ".join(f"{second['level'][L, 'sgd']:.3g}" for L in depths) + "; Adam "
+             + ", ".join(f"{second['level'][L, 'adam']:.3g}" for L in depths) + f" ({profile} profile)",
+     "verdict": second["verdict"]["level"]},
+    {"claim": "R_med gap larger for deeper models, at the grid's best rates", "figure": "Fig. 14",
+     "setting": depth_list, "paper": "more pronounced for L=4,6,8 than L=2",
+     "ours": "; ".join(f"t={t}: " + ", ".join(f"{second['rmed_mean'][L, t]:.3g}" for L in depths)
+                       for t in table_iterations) + f" (mean R_med ratio SGD/Adam; {profile} profile)",
+     "verdict": second["verdict"]["rmed"]},
+]
+glue("fig12_14_grid_rates", Markdown(rates_text), display=False)
+glue("fig12_14_grid_verdicts", Markdown(f"loss gap **{second['verdict']['gap']}**, loss level "
+                                        f"**{second['verdict']['level']}**, condition-number gap "
+                                        f"**{second['verdict']['rmed']}**"), display=False)
+glue("fig12_14_no_best", Markdown(
+    "The grid found a best rate for every depth and optimizer." if not no_best else
+    f"Where every rate of the grid diverged on most seeds ({', '.join(no_best)}) there is no best, and Table 2's "
+    "rate is kept."), display=False)
 for key, value in [("gap", gap_verdict), ("level", level_verdict), ("noise", noise_verdict), ("rmed", rmed_verdict)]:
     glue(f"fig12_14_{key}_verdict", Markdown(value), display=False)
 glue("fig12_14_gaps", Markdown(", ".join(f"{g:.3g}" for g in gaps)), display=False)
@@ -227,6 +299,9 @@ glue("fig12_14_diverged", Markdown(diverged_note), display=False)
 # NBVAL_CHECK_OUTPUT
 for L in depths:
     print(f"L={L}: late-loss ratio SGDM/Adam {gap[L]:.2g}, noise kurtosis {kurt[L]:.2g}")
+for L in depths:
+    print(f"L={L} at the grid's best rates (SGDM {grid_rates[L]['sgd']:.2g}, Adam {grid_rates[L]['adam']:.2g}): "
+          f"late-loss ratio SGDM/Adam {second['gap'][L]:.2g}")
 
 # %% [markdown]
 # ## What we see
@@ -237,6 +312,13 @@ for L in depths:
 # **{glue:md}`fig12_14_rmed_verdict`** (table above, per seed).
 #
 # {glue:md}`fig12_14_diverged`
+#
+# **At the grid's best rates.** Adam diverges at Table 2's rates for the deepest models, which decides two of the
+# four observations by divergence rather than by training. So the page judges them again at the rates the Table 2
+# page's grid search finds best for each depth and optimizer ({glue:md}`fig12_14_grid_rates`; same grid, same short
+# runs, same rule for "best"), trained at this page's full fidelity: {glue:md}`fig12_14_grid_verdicts`.
+# {glue:md}`fig12_14_no_best` The noise observation is measured at initialization and does not depend on the rates.
+# Both readings are in the tables above and in the scorecard.
 #
 # Deeper models start from a different place: with the same initialization scale, more layers multiply more small
 # matrices, so the initial loss, the noise at initialization and the Hessian all change with $L$ before any

@@ -39,10 +39,10 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.errors import ParameterError, check_choice
 from lintf_core.settings import get_setting
-from lintf_core.train import OPTIMIZER_LABELS, train
+from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid
 
 plots.use_book_style()
 TABLE2 = ("setting1", "setting2", "setting3", "sphere", "heavy_tailed", "depth2", "depth4", "depth6", "depth8")
@@ -77,26 +77,20 @@ print(caption)
 # %%
 grids, results = {}, {}
 for name in settings:
-    source = "setting3" if name == "heavy_tailed" else name
-    setting = get_setting(source)
-    grids[name] = {opt: [setting.learning_rate(opt, "paper") * 2.0**k for k in grid_exponents]
-                   for opt in OPTIMIZER_LABELS}
-    results[name] = train(source, seeds=config["grid_seeds"], n_iters=config["grid_iters"], lr=grids[name],
-                          batch_size=config["batch_size"], eval_every=max(1, config["grid_iters"] // 20),
-                          eval_batch_size=config["eval_batch_size"], iterate_every=config["grid_iters"])
+    # heavy_tailed is Setting 3 (identical configuration): one set of runs
+    grids[name], results[name] = learning_rate_grid("setting3" if name == "heavy_tailed" else name, config,
+                                                    grid_exponents)
 
 # %%
-scores, best, close, settled = {}, {}, {}, {}
+scores, best, close, settled, searched = {}, {}, {}, {}, {}
 for name in settings:
     for opt in OPTIMIZER_LABELS:
+        searched[name, opt] = verdicts.grid_best(results[name], opt, grids[name][opt])
         for lr in grids[name][opt]:
-            late = results[name].late_loss(opt, lr=lr)
-            scores[name, opt, lr] = np.where(np.isfinite(late), late, np.inf)
-        medians = {lr: np.median(scores[name, opt, lr]) for lr in grids[name][opt]}
-        best[name, opt] = min(medians, key=medians.get)
-        settled[name, opt] = bool(np.isfinite(medians[best[name, opt]]))  # False: every rate diverged on most seeds
-        worst_seed_at_best = scores[name, opt, best[name, opt]].max()
-        close[name, opt] = [lr for lr, m in medians.items() if m <= worst_seed_at_best]
+            scores[name, opt, lr] = searched[name, opt]["scores"][lr]
+        best[name, opt] = searched[name, opt]["best"]
+        settled[name, opt] = searched[name, opt]["settled"]  # False: every rate diverged on most seeds
+        close[name, opt] = searched[name, opt]["close"]
 
 
 def rank(name, opt, lr):
@@ -179,16 +173,10 @@ plots.plt.close(fig)
 #   code's do.
 
 # %% tags=["hide-input"]
-confirmed = {}
-for name in settings:
-    for opt in OPTIMIZER_LABELS:
-        paper_lr = get_setting(name).learning_rate(opt, "paper")
-        steps = abs(np.log2(paper_lr / best[name, opt]))
-        confirmed[name, opt] = settled[name, opt] and bool(steps <= 1 + 1e-9
-                                                           or any(np.isclose(paper_lr, v) for v in close[name, opt]))
+confirmed = {(name, opt): verdicts.rate_confirmed(get_setting(name).learning_rate(opt, "paper"), searched[name, opt])
+             for name in settings for opt in OPTIMIZER_LABELS}
 n_confirmed = sum(confirmed.values())
-table2_verdict = ("reproduced" if n_confirmed == len(confirmed) else "partly reproduced"
-                  if n_confirmed >= len(confirmed) / 2 else "not reproduced")
+table2_verdict = verdicts.share_verdict(confirmed.values())
 not_confirmed = ", ".join(f"{n} {OPTIMIZER_LABELS[o]}" for (n, o), ok in confirmed.items() if not ok) or "none"
 rows = [{"claim": "Table 2's rates are the best of a 10-value grid", "figure": "Table 2", "setting": ", ".join(settings),
          "paper": "best of 10 values per setting and optimizer",
