@@ -15,7 +15,7 @@ from .errors import ParameterError
 
 CLI_NAMES = {"setting": "--setting", "optimizer": "--optimizer", "seeds": "--seeds", "n_iters": "--iters",
              "lr": "--lr", "lr_source": "--lr-source", "batch_size": "--batch-size", "eval_every": "--eval-every",
-             "eval_batch_size": "--eval-batch-size"}
+             "eval_batch_size": "--eval-batch-size", "sampler": "--sampler"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,8 +63,8 @@ def cmd_train(args):
             raise ParameterError("--lr", args.lr, "one value for every optimizer, or one per --optimizer in order")
     result = train(args.setting, optimizers=optimizers, seeds=parse_seeds(args.seeds), n_iters=args.iters,
                    lr=lr, batch_size=args.batch_size, eval_every=args.eval_every,
-                   eval_batch_size=args.eval_batch_size, lr_source=args.lr_source, progress=not args.quiet,
-                   use_cache=not args.no_cache)
+                   eval_batch_size=args.eval_batch_size, lr_source=args.lr_source, sampler=args.sampler,
+                   progress=not args.quiet, use_cache=not args.no_cache)
     text = json.dumps(result.to_json(), indent=1)
     if args.out in (None, "-"):
         print(text)
@@ -105,6 +105,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, action="append", help="learning rate: once for all, or once per --optimizer")
     p.add_argument("--lr-source", default="code", help="code (default) or paper (Table 2)")
     p.add_argument("--batch-size", type=int, default=None, help="prompts per iteration (default: the setting's)")
+    p.add_argument("--sampler", default="statistics",
+                   help="statistics (default: each prompt's statistics drawn directly) or prompts (every prompt)")
     p.add_argument("--out", default=None, help="JSON file (default: stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")

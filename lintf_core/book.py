@@ -69,7 +69,21 @@ def execute(source, output, parameters):
             print(f"\n{source.name}: cell [{error.exec_count}] failed: {error.ename}: {error.evalue}\n"
                   f"--- cell source ---\n{failed}\n-------------------", file=sys.stderr)
             raise SystemExit(1)
+        hide_injected_parameters(executed)
         executed.replace(output)
+
+
+def hide_injected_parameters(path):
+    """Tag papermill's injected "# Parameters" cell remove-cell: the page shows the notebook, and every figure
+    caption states the effective fidelity."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, path)
 
 
 def papermill_failed_cell(path, exec_count):
@@ -159,15 +173,17 @@ def build(profile="paper", only=(), parameters=None):
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     begin = time.perf_counter()
     for i, source in enumerate(chosen):
-        print(f"[{i + 1}/{len(chosen)}] {source.name} (profile {profile}) starts at {_clock(time.perf_counter() - begin)}"
-              f"{_left(chosen[i:], timings, time.perf_counter() - begin, i)}", flush=True)
+        counter = f"[{i + 1}/{len(chosen)}] {source.name}"
+        elapsed = time.perf_counter() - begin
+        print(f"{counter} (profile {profile}) starts at {_clock(elapsed)}{_left(chosen[i:], timings, elapsed, i)}",
+              flush=True)
         start = time.perf_counter()
         execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
         timings[source.stem] = time.perf_counter() - start
         timings_path.write_text(json.dumps(timings, indent=1))
-        print(f"[{i + 1}/{len(chosen)}] {source.name} done in {_clock(timings[source.stem])}; elapsed "
-              f"{_clock(time.perf_counter() - begin)}{_left(chosen[i + 1:], timings, time.perf_counter() - begin, i + 1)}",
-              flush=True)
+        elapsed = time.perf_counter() - begin
+        print(f"{counter} done in {_clock(timings[source.stem])}; elapsed {_clock(elapsed)}"
+              f"{_left(chosen[i + 1:], timings, elapsed, i + 1)}", flush=True)
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:

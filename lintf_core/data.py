@@ -96,7 +96,8 @@ class PromptStream:
         self.setting = setting
         state = child_seed(seed, purpose)
         self.generator = torch.Generator().manual_seed(state)
-        self.np_rng = np.random.default_rng(state)  # Gamma scales (numpy's sampler, as in the authors' code)
+        # Gamma scales (numpy's sampler, as in the authors' code) and the direct sampler's numbers
+        self.np_rng = np.random.default_rng(state)
         self.feature = target_mlp(setting.d, setting.target_hidden) if setting.target == "mlp" else None
 
     def sample_statistics(self, batch_size):

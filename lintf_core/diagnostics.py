@@ -97,7 +97,8 @@ def hessians(theta, arch, data, chunk=64):
     data: PromptStatistics or Prompts shared by all runs. Reverse-over-reverse: one gradient graph, then the
     vector-Jacobian products with the unit vectors, `chunk` at a time (memory grows with the chunk; ~64 measured
     fastest here, and several times faster than torch.func.hessian's forward-over-reverse on this model).
-    The authors' parametrization goes through the fused kernel instead (fast.hessians: complex step, all runs)."""
+    The authors' parametrization goes through the fused kernel instead (fast.hessians: forward-over-reverse, all
+    runs in one call)."""
     if fast.supports(arch) and isinstance(data, PromptStatistics):
         return fast.hessians(theta, arch, data)
     out = []
@@ -128,7 +129,7 @@ def robust_condition_number(H, method="diagonal"):
 
 def directional_smoothness(theta, direction, arch, data):
     """u^T H(theta) u / |u|^2 per run, for directions (runs, n_params) (e.g. the step actually taken): one
-    forward-over-reverse pass (jvp of the gradient), no Hessian formed (the fused kernel's complex step where it
+    forward-over-reverse pass (jvp of the gradient), no Hessian formed (the fused kernel's tangent pass where it
     applies)."""
     if fast.supports(arch) and isinstance(data, PromptStatistics):
         return fast.directional_smoothness(theta, direction, arch, data)

@@ -32,6 +32,9 @@ def block_size(d):
     return 256 if d <= 8 else 64
 
 
+# Per-example products in the layout (d, d, examples), examples innermost: every innermost loop is a vectorised
+# pass over a block of examples. P, Q: a run's matrix, shared by its examples. These overwrite their output; the
+# _acc_* versions below (for the tangent pass) add to it.
 @numba.njit(fastmath=True)
 def _pm(P, X, out):  # out[i,j,:] = sum_k P[i,k] X[k,j,:]   (a run's matrix times each example's)
     d, n = out.shape[0], out.shape[2]
@@ -722,15 +725,14 @@ def _arrays(stats):
 
 def _run(theta, arch, stats, run_data, want_grad):
     runs, L, d = theta.shape[0], arch.n_layers, arch.d
-    G, z, target = stats if isinstance(stats, tuple) else _arrays(stats)
+    G, z, target = _arrays(stats)
     if run_data is None:
         run_data = np.zeros(runs, np.int64) if G.shape[0] == 1 else np.arange(runs)
     run_data = np.asarray(run_data, dtype=np.int64)
     blocks = block_size(d)
     B = G.shape[-1]
     n_blocks = (B + blocks - 1) // blocks
-    params = np.ascontiguousarray(theta.numpy() if isinstance(theta, torch.Tensor) else theta)
-    params = params.reshape(runs, L, 2, d, d)
+    params = np.ascontiguousarray(theta.numpy()).reshape(runs, L, 2, d, d)
     P, Q = np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1])
     dtype = params.dtype
     per_prompt = np.empty((runs, B), dtype)

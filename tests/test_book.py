@@ -71,3 +71,32 @@ def test_only_names_an_existing_notebook():
     assert [p.stem for p in select(["fig02"])] == ["fig02_adam_vs_sgd"]
     with pytest.raises(ParameterError, match="only: got 'fig99'"):
         select(["fig02", "fig99"])
+
+
+def test_progress_lines_forecast_from_the_last_build_or_the_mean_so_far():
+    from pathlib import Path
+
+    from lintf_core.book import _clock, _left
+
+    remaining = [Path("fig07_x.py"), Path("fig08_y.py")]
+    assert _clock(125.4) == "2 min 05 s"
+    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, elapsed=0, done=0) == ", about 1 min 30 s left"
+    assert _left(remaining, {"fig07_x": 60}, elapsed=100, done=2) == ", about 1 min 50 s left"  # mean so far: 50 s
+    assert _left(remaining, {}, elapsed=0, done=0) == ""  # nothing to go by yet
+    assert _left([], {}, elapsed=10, done=1) == ""
+
+
+def test_papermills_injected_parameters_cell_is_removed_from_the_page(tmp_path):
+    import nbformat
+
+    from lintf_core.book import hide_injected_parameters
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('profile = "paper"', metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    hide_injected_parameters(path)
+    tags = [cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells]
+    assert tags == [["parameters"], ["injected-parameters", "remove-cell"], []]

@@ -37,6 +37,7 @@ def test_train_writes_the_design_json(tmp_path):
     (["--setting", "setting1", "--optimizer", "lion"], "--optimizer"),
     (["--setting", "setting1", "--seeds", "5-2"], "--seeds"),
     (["--setting", "setting1", "--lr-source", "blog"], "--lr-source"),
+    (["--setting", "setting1", "--sampler", "tokens"], "--sampler"),
 ])
 def test_bad_values_stop_with_one_line(args, flag):
     done = cli("train", *args, "--quiet")

@@ -51,7 +51,7 @@ def test_each_run_reads_its_own_batch():
 
 
 @pytest.mark.parametrize("name", ["setting1", "depth4"])
-def test_complex_step_hessians_equal_autograd_hessians(name):
+def test_fused_hessians_equal_autograd_hessians(name):
     arch, theta, stats = _case(name, batch=100, runs=2)
     H = fast.hessians(theta, arch, stats)
     for r in range(2):
@@ -61,7 +61,7 @@ def test_complex_step_hessians_equal_autograd_hessians(name):
         assert torch.equal(H[r], H[r].T)
 
 
-def test_complex_step_directional_smoothness_is_u_h_u():
+def test_fused_directional_smoothness_is_u_h_u():
     arch, theta, stats = _case("setting1", batch=100, runs=2)
     direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(3))
     smoothness = fast.directional_smoothness(theta, direction, arch, stats)
