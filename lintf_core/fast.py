@@ -723,6 +723,12 @@ def _arrays(stats):
     return G, z, stats.target.reshape(-1, stats.target.shape[-1]).numpy()
 
 
+def _blocks(theta, arch):
+    """Flat parameters (rows, n_params) as the kernels read them: contiguous P and Q, each (rows, L, d, d)."""
+    params = theta.reshape(len(theta), arch.n_layers, 2, arch.d, arch.d)
+    return np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1])
+
+
 def _run(theta, arch, stats, run_data, want_grad):
     runs, L, d = theta.shape[0], arch.n_layers, arch.d
     G, z, target = _arrays(stats)
@@ -732,9 +738,8 @@ def _run(theta, arch, stats, run_data, want_grad):
     blocks = block_size(d)
     B = G.shape[-1]
     n_blocks = (B + blocks - 1) // blocks
-    params = np.ascontiguousarray(theta.numpy()).reshape(runs, L, 2, d, d)
-    P, Q = np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1])
-    dtype = params.dtype
+    P, Q = _blocks(theta.numpy(), arch)
+    dtype = P.dtype
     per_prompt = np.empty((runs, B), dtype)
     grad_parts = np.zeros((runs, n_blocks if want_grad else 1, L, 2, d, d), dtype)
     _fused(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
@@ -762,16 +767,15 @@ def hessian_vector_products(theta, arch, stats, directions):
     runs, K, p = directions.shape
     L, d = arch.n_layers, arch.d
     G, z, target = _arrays(stats)
-    params = np.ascontiguousarray(theta.detach().numpy()).reshape(runs, L, 2, d, d)
-    dtype = params.dtype
-    tangents = np.ascontiguousarray(np.asarray(directions, dtype=dtype)).reshape(runs, K, L, 2, d, d)
+    P, Q = _blocks(theta.detach().numpy(), arch)
+    dtype = P.dtype
+    dP, dQ = _blocks(np.asarray(directions, dtype=dtype).reshape(runs * K, p), arch)
     blocks = block_size(d)
     n_blocks = (G.shape[-1] + blocks - 1) // blocks
     parts = np.zeros((runs, n_blocks, K, L, 2, d, d), dtype)
-    _fused_hvp(np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1]),
-               G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
-               np.zeros(runs, np.int64), blocks, np.ascontiguousarray(tangents[:, :, :, 0]),
-               np.ascontiguousarray(tangents[:, :, :, 1]), parts)
+    _fused_hvp(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
+               np.zeros(runs, np.int64), blocks, dP.reshape(runs, K, *dP.shape[1:]),
+               dQ.reshape(runs, K, *dQ.shape[1:]), parts)
     return torch.from_numpy(parts.sum(1).reshape(runs, K, p))
 
 
