@@ -172,31 +172,54 @@ def run_diagnostics(setting="setting1", rounds=3):
             "stochastic_gradients_per_s": 1 / t_noise, "reference_stochastic_gradients_per_s": 1 / t_noise_ref}
 
 
-def run_models(rounds=3):
-    """Per run-step cost of one training gradient (B = 1000) for the models beyond Setting 1: the L = 8, d = 20,
-    N = 60 model by the fused kernel against the autograd statistics path (the engine before fast.py), and the
-    token-level softmax and Gaussian-kernel models (autograd, token level)."""
-    from .data import sample_statistics
-    from .model import Architecture, init_params, loss_and_grad, model_input
-    from . import fast
+def _alternating_ratio(new, old, rounds):
+    """Median time of `new` and the median over rounds of old/new, the two timed alternately in each round."""
+    t_new, ratios = [], []
+    for _ in range(rounds):
+        t_new.append(_median_time(new, 1))
+        ratios.append(_median_time(old, 1) / t_new[-1])
+    return statistics.median(t_new), statistics.median(ratios)
 
+
+def run_models(rounds=3):
+    """Per run-step cost of one training gradient (B = 1000 fresh prompts, drawn inside the timing) for the models
+    beyond Setting 1, against the autograd paths of model.py (the engine before the fused kernels): the L = 8,
+    d = 20, N = 60 model (fast.py against the autograd statistics path) and the token-level softmax and
+    Gaussian-kernel models of Fig. 7 (fast_tokens.py against autograd at token level). 6 runs on 3 seeds' batches,
+    as the figures train them."""
+    from . import fast, fast_tokens
+    from .data import sample_statistics, stack_prompts
+    from .model import Architecture, init_params, loss_and_grad, model_input
+
+    seeds, run_seed = range(3), torch.tensor([0, 0, 1, 1, 2, 2])
     large = get_setting("large")
     arch = Architecture.of(large)
-    theta = init_params(arch, range(2), large.init_std)
-    batch = sample_statistics([PromptStream(large, s, TRAIN) for s in range(2)], 1000)
-    fast.loss_and_grad(theta, arch, batch)
-    t_fused = _median_time(lambda: fast.loss_and_grad(theta, arch, batch), rounds) / 2
-    t_autograd = _median_time(lambda: loss_and_grad(theta, arch, batch), 1) / 2
-    print(f"  L=8, d=20, N=60 (6,400 parameters): fused {1e3 * t_fused:6.1f} ms per run-step, autograd statistics "
-          f"path {1e3 * t_autograd:6.1f} ms ({t_autograd / t_fused:.1f}x)")
-    out = {"large_fused_ms": 1e3 * t_fused, "large_autograd_ms": 1e3 * t_autograd}
+    theta = init_params(arch, seeds, large.init_std)[run_seed]
+    streams = [PromptStream(large, s, TRAIN) for s in seeds]
+    fast.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy())  # compiled-code warm-up
+    t, ratio = _alternating_ratio(
+        lambda: fast.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy()),
+        lambda: loss_and_grad(theta, arch, sample_statistics(streams, 1000).select(run_seed)), rounds)
+    print(f"  L=8, d=20, N=60 (6,400 parameters): fused {1e3 * t / 6:6.1f} ms per run-step, "
+          f"{ratio:.1f}x the autograd statistics path")
+    out = {"large_fused_ms": 1e3 * t / 6, "large_speedup": ratio}
     s1 = get_setting("setting1")
-    prompts = PromptStream(s1, 0, TRAIN).sample(1000)
+    streams = [PromptStream(s1, s, TRAIN) for s in seeds]
     for attention, query_key in (("softmax", "single"), ("gaussian", "separate")):
         arch = Architecture.of(s1, attention=attention, query_key=query_key)
-        theta = init_params(arch, range(2), s1.init_std)
-        data = model_input(arch, prompts)
-        t = _median_time(lambda: loss_and_grad(theta, arch, data), 1) / 2
-        print(f"  token-level {attention} attention (Setting 1): {1e3 * t:6.1f} ms per run-step (not yet fused)")
-        out[f"{attention}_ms"] = 1e3 * t
+        theta = init_params(arch, seeds, s1.init_std)[run_seed]
+
+        def fused():
+            prompts = stack_prompts([stream.sample(1000) for stream in streams])
+            fast_tokens.loss_and_grad(theta, arch, prompts, run_seed.numpy())
+
+        def autograd():
+            prompts = stack_prompts([stream.sample(1000) for stream in streams])
+            loss_and_grad(theta, arch, model_input(arch, prompts).select(run_seed))
+
+        fused()
+        t, ratio = _alternating_ratio(fused, autograd, rounds)
+        print(f"  token-level {attention} attention (Fig. 7): fused {1e3 * t / 6:6.2f} ms per run-step, {ratio:.1f}x "
+              f"autograd at token level")
+        out[f"{attention}_ms"], out[f"{attention}_speedup"] = 1e3 * t / 6, ratio
     return out

@@ -22,7 +22,7 @@ from . import __version__
 MAGIC = b"LINTF-CACHE-1\n"
 ROOT = Path(__file__).resolve().parent.parent
 # Modules whose code changes the numbers; editing any of them invalidates every entry.
-NUMERIC_MODULES = ("settings", "data", "model", "fast", "optim", "train", "diagnostics")
+NUMERIC_MODULES = ("settings", "data", "model", "fast", "fast_tokens", "optim", "train", "diagnostics")
 
 
 def cache_dir():

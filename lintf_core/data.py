@@ -120,16 +120,23 @@ def sample_statistics(streams, batch_size):
     (i = 0..d-1) and A_ij ~ N(0, 1) below the diagonal: d(d+1)/2 numbers per prompt instead of N d. With w and the
     query covariate ~ N(0, I_d): b = S w and c = w^T S w, as y_i = <w, x_i>, and the target <w, x_query>. These
     numbers come from each stream's numpy Generator, drawn in compiled code (fast.draw_gaussian_statistics), the
-    streams in parallel. Other covariates or targets: the prompts are drawn and their statistics computed."""
+    streams in parallel. Spherical and heavy-tailed covariates: each prompt's covariates are drawn in compiled code
+    and only S, b, c and the query are kept (fast.draw_radial_statistics). Nonlinear targets: the prompts are drawn
+    and their statistics computed."""
     s = streams[0].setting
-    if s.covariates != "normal" or s.target != "linear" or s.n_context < s.d:
+    if s.target != "linear" or (s.covariates == "normal" and s.n_context < s.d):
         return stack_statistics([prompt_statistics(stream.sample(batch_size)) for stream in streams])
-    from .fast import draw_gaussian_statistics
+    from . import fast
 
     k, D = s.d + 1, len(streams)
     G, z_query = np.empty((D, k, k, batch_size), np.float32), np.empty((D, k, batch_size), np.float32)
     target = np.empty((D, batch_size), np.float32)
-    draw_gaussian_statistics(tuple(stream.np_rng for stream in streams), s.n_context, G, z_query, target)
+    rngs = tuple(stream.np_rng for stream in streams)
+    if s.covariates == "normal":
+        fast.draw_gaussian_statistics(rngs, s.n_context, G, z_query, target)
+    else:
+        shape = s.gamma_shape if s.covariates == "gamma" else 0.0
+        fast.draw_radial_statistics(rngs, s.n_context, shape, s.gamma_scale, G, z_query, target)
     return PromptStatistics(torch.from_numpy(G), torch.from_numpy(z_query), torch.from_numpy(target))
 
 

@@ -837,3 +837,55 @@ def _draw_gaussian_batch(rng, n_context, G, z_query, target):
         G[d, d, e] = c
         z_query[d, e] = 0.0
         target[e] = t
+
+
+@numba.njit(parallel=True, cache=True)
+def draw_radial_statistics(rngs, n_context, gamma_shape, gamma_scale, G, z_query, target):
+    """As draw_gaussian_statistics for spherical (gamma_shape = 0) or heavy-tailed covariates
+    x = sqrt(s) g/|g|, s ~ Gamma(gamma_shape, gamma_scale): each prompt's N + 1 covariates are drawn and only S,
+    b = S w, c = w^T S w and the query are kept (no prompt array is formed)."""
+    for i in numba.prange(len(rngs)):
+        _draw_radial_batch(rngs[i], n_context, gamma_shape, gamma_scale, G[i], z_query[i], target[i])
+
+
+@numba.njit
+def _draw_radial_batch(rng, n_context, gamma_shape, gamma_scale, G, z_query, target):
+    d, B = z_query.shape[0] - 1, z_query.shape[1]
+    S = np.empty((d, d))
+    w = np.empty(d)
+    x = np.empty(d)
+    for e in range(B):
+        for i in range(d):
+            w[i] = rng.standard_normal()
+        S[:] = 0.0
+        for m in range(n_context + 1):  # the context covariates, then the query
+            norm = 0.0
+            for i in range(d):
+                x[i] = rng.standard_normal()
+                norm += x[i] * x[i]
+            radius = 1.0 / np.sqrt(norm)
+            if gamma_shape > 0:
+                radius *= np.sqrt(gamma_scale * rng.standard_gamma(gamma_shape))
+            for i in range(d):
+                x[i] *= radius
+            if m == n_context:
+                break
+            for i in range(d):
+                for j in range(i + 1):
+                    S[i, j] += x[i] * x[j]
+        c = 0.0
+        t = 0.0
+        for i in range(d):
+            for j in range(i + 1):
+                G[i, j, e] = G[j, i, e] = S[i, j] / n_context
+        for i in range(d):
+            b = 0.0
+            for j in range(d):
+                b += G[i, j, e] * w[j]
+            G[i, d, e] = G[d, i, e] = b
+            c += b * w[i]
+            t += w[i] * x[i]
+            z_query[i, e] = x[i]
+        G[d, d, e] = c
+        z_query[d, e] = 0.0
+        target[e] = t

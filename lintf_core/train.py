@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache, fast
+from . import cache, fast, fast_tokens
 from .data import EVAL, SAMPLERS, TRAIN, PromptStream, sample_statistics, stack_prompts, stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
 from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
@@ -192,6 +192,7 @@ def _train(setting, arch, runs, config, progress):
     streams = [PromptStream(setting, s, TRAIN) for s in seeds]
     eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
     fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
+    fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
     run_data = run_seed.numpy()
 
     def draw():  # one fresh batch per seed; the runs of a seed all see it
@@ -214,6 +215,8 @@ def _train(setting, arch, runs, config, progress):
         if t % config["eval_every"] == 0:
             if fused:
                 per_prompt = fast.per_prompt_loss(theta, arch, eval_data)
+            elif fused_tokens:
+                per_prompt = fast_tokens.per_prompt_loss(theta, arch, eval_data)
             else:
                 with torch.no_grad():
                     per_prompt = per_prompt_loss(theta, arch, eval_data)
@@ -226,6 +229,9 @@ def _train(setting, arch, runs, config, progress):
             break
         if fused:
             value, grad = fast.loss_and_grad(theta, arch, draw(), run_data)
+        elif fused_tokens:
+            value, grad = fast_tokens.loss_and_grad(theta, arch, stack_prompts([s.sample(batch_size) for s in streams]),
+                                                    run_data)
         else:
             batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
             value, grad = loss_and_grad(theta, arch, batch)

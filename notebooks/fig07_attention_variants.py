@@ -66,8 +66,10 @@ LABELS = {"linear": "linear (the paper's model)", "softmax": "softmax (Fig. 7)",
 #   poster's Eq. (3)–(4); it needs separate query and key matrices, both trained and initialized like $Q$.
 #
 # The paper gives neither optimizer nor learning rate for Figure 7: we train both optimizers at Setting 1's rates.
-# Softmax and Gaussian attention have no exact prompt-statistics form, so they train at token level, about ten
-# times slower a step; hence the shorter runs of both profiles (the linear curve uses the same length).
+# Softmax and Gaussian attention have no exact prompt-statistics form, so they train at token level (a fused,
+# compiled forward and backward, `lintf_core/fast_tokens.py`, tested against the readable model), still about ten
+# times slower a step than linear attention; hence the shorter runs of both profiles (the linear curve uses the
+# same length).
 
 # %%
 runs = {}

@@ -136,3 +136,29 @@ def test_training_with_either_sampler_learns_alike():
     assert direct.config["sampler"] == "statistics" and explicit.config["sampler"] == "prompts"
     assert np.all(direct.eval_loss[:, -1] < 0.5 * direct.eval_loss[:, 0])
     np.testing.assert_allclose(np.median(direct.eval_loss[:, -1]), np.median(explicit.eval_loss[:, -1]), rtol=0.5)
+
+
+@pytest.mark.parametrize("name", ["setting3", "sphere"])
+def test_radial_statistics_have_their_closed_form_laws(name):
+    """Spherical and heavy-tailed covariates x = sqrt(s) u: N tr S = sum of the N context s_i, exactly 1 per
+    covariate on the sphere and Gamma(N k, theta) for s ~ Gamma(k, theta); E S = E s I / d; the target <w, x_q> is
+    N(0, 1) on the sphere. Two-sample KS tests against explicit prompts: lambda_min(S) and a fixed model's loss."""
+    setting, direct, explicit = _direct_and_explicit(name, 20_000)
+    d, N = setting.d, setting.n_context
+    trace = direct.G[:d, :d].diagonal(dim1=0, dim2=1).sum(-1).double() * N
+    S = direct.G[:d, :d].double()
+    if setting.covariates == "sphere":
+        np.testing.assert_allclose(trace, N, rtol=1e-5)
+        assert scipy_stats.kstest(direct.target.double().numpy(), scipy_stats.norm.cdf).pvalue > 1e-3
+        mean_s = 1.0
+    else:
+        k, theta = setting.gamma_shape, setting.gamma_scale
+        assert scipy_stats.kstest(trace.numpy(), scipy_stats.gamma(N * k, scale=theta).cdf).pvalue > 1e-3
+        mean_s = k * theta
+    np.testing.assert_allclose(S.mean(-1), mean_s * torch.eye(d, dtype=torch.float64) / d, atol=0.05 * mean_s)
+    smallest = [torch.linalg.eigvalsh(s.G[:d, :d].permute(2, 0, 1).double())[:, 0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
+    arch = Architecture.of(setting)
+    theta0 = init_params(arch, [0], 0.2)
+    losses = [fast.per_prompt_loss(theta0, arch, s)[0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*losses).pvalue > 1e-3
