@@ -10,9 +10,16 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # numba's compiled kernels (lintf_core/fast.py), compiled once per machine
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup book paper quick test unit nbval references bench clean
+.PHONY: setup browser book paper quick test unit nbval references bench lab clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Debian's Chromium and its driver, for the browser test of the site (tests/site); apt-get where there is one.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && { apt-get install -y -q chromium chromium-driver >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
+	  { echo "make setup: the browser test needs Chromium: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver, as root)"; exit 1; }
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +41,11 @@ quick:
 
 # Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
 # then the book is built (the notebooks' results are cached by then, so this mostly checks the site build).
-test: $(STAMP)
-	$(PY) -m pytest -q tests
+test: $(STAMP) browser
+	$(PY) -m pytest -q tests --ignore=tests/site
 	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 	$(PY) -m lintf_core book --profile quick
+	$(PY) -m pytest -q tests/site
 
 # Regenerate the committed reference notebooks (notebooks/*.ipynb) from their Jupytext sources, executed in the
 # quick profile. Run after editing a notebook's .py; commit both.
@@ -49,6 +57,11 @@ references: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m lintf_core bench
+
+# JupyterLab on localhost with the lintf kernel: jupytext opens every notebooks/*.py as a notebook (edit, re-run,
+# save back to the .py). Ctrl-C stops it. (--allow-root: containers run as root; harmless otherwise.)
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --allow-root --ServerApp.root_dir=$(CURDIR)
 
 clean:
 	rm -rf _build .cache

@@ -13,9 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from .errors import ParameterError, check_choice
 from .profiles import PROFILES
-from .scorecard import MIME, markdown_table, rows_of_notebook
+from .scorecard import MIME, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +26,7 @@ STAGE = BUILD / "src"
 KERNEL = "lintf"
 SETTINGS_MARKER = "<!-- lintf:settings-tables -->"
 SCORECARD_MARKER = "<!-- lintf:scorecard-table -->"
+GLANCE_MARKER = "<!-- lintf:at-a-glance -->"
 
 
 def notebook_sources():
@@ -116,23 +119,49 @@ def settings_tables():
             + "\n".join(table2) + "\n")
 
 
-def scorecard_table(executed):
-    """The scorecard rows of every executed notebook, as a markdown table. The rows' JSON is then removed from
-    the staged copies: the page shows the same rows as a table, and Sphinx knows no renderer for the JSON."""
+def scorecard_rows(executed):
+    """The scorecard rows of every executed notebook, each with 'page' (its page, relative to book/). The rows'
+    JSON is then removed from the staged copies: the pages show the same rows as tables, and Sphinx knows no
+    renderer for the JSON."""
     import nbformat
 
     rows = []
     for path in executed:
         notebook = nbformat.read(path, as_version=4)
-        for row in rows_of_notebook(notebook):
-            rows.append({**row, "figure": f"[{row['figure']}](../notebooks/{path.stem}.ipynb)"})
+        rows.extend({**row, "page": f"../notebooks/{path.stem}.html", "stem": path.stem}
+                    for row in rows_of_notebook(notebook))
         for cell in notebook.cells:
             for output in cell.get("outputs", []):
                 output.get("data", {}).pop(MIME, None)
         nbformat.write(notebook, path)
+    return rows
+
+
+def scorecard_table(rows):
+    """The scorecard page's table: every row, its figure linking to the notebook."""
     if not rows:
         return "_No notebook has reported a scorecard row yet._\n"
-    return markdown_table(rows) + "\n"
+    return markdown_table([{**row, "figure": f"[{row['figure']}](../notebooks/{row['stem']}.ipynb)"}
+                           for row in rows]) + "\n"
+
+
+def edition(profile):
+    """The edition a profile builds, in words, for the intro's grid."""
+    values = PROFILES[profile]
+    return (f"{profile} ({len(values['seeds'])} seeds x {values['n_iters']:,} iterations"
+            f"{', the paper' + chr(39) + 's fidelity' if profile == 'paper' else ', a preview'})")
+
+
+LAUNCH_PROVIDERS = ("binderhub_url", "jupyterhub_url", "colab_url", "jupyterlite_url", "thebe")
+
+
+def staged_config(config):
+    """_config.yml as the build uses it: without a repository URL, no launch button (they need one to point at)."""
+    config = dict(config)
+    if not (config.get("repository") or {}).get("url"):
+        config["launch_buttons"] = {k: v for k, v in (config.get("launch_buttons") or {}).items()
+                                    if k not in LAUNCH_PROVIDERS}
+    return config
 
 
 def fill(path, marker, text):
@@ -166,8 +195,10 @@ def build(profile="paper", only=(), parameters=None):
     STAGE.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(STAGE / "book", ignore_errors=True)
     shutil.copytree(ROOT / "book", STAGE / "book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, STAGE / name)
+    shutil.copytree(ROOT / "_static", STAGE / "_static", dirs_exist_ok=True)  # the site's own CSS
+    shutil.copy2(ROOT / "_toc.yml", STAGE / "_toc.yml")
+    (STAGE / "_config.yml").write_text(yaml.safe_dump(staged_config(yaml.safe_load((ROOT / "_config.yml").read_text())),
+                                                      allow_unicode=True, sort_keys=False))
     # Each notebook's time of the last build of this profile: the estimate of what is left (else the mean so far).
     timings_path = BUILD / f"timings-{profile}.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
@@ -189,7 +220,9 @@ def build(profile="paper", only=(), parameters=None):
     if missing:
         raise SystemExit(f"only: {', '.join(missing)} not executed yet; build once without --only")
     fill(STAGE / "book" / "settings.md", SETTINGS_MARKER, settings_tables())
-    fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(executed))
+    rows = scorecard_rows(executed)
+    fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(rows))
+    fill(STAGE / "book" / "intro.md", GLANCE_MARKER, at_a_glance(rows, edition(profile)))
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
     print("building the site:", " ".join(command), flush=True)

@@ -5,6 +5,7 @@ the output's own MIME type) into book/scorecard.md. No side files: the executed 
 """
 
 import json
+from html import escape
 
 MIME = "application/vnd.lintf.scorecard+json"
 COLUMNS = ("claim", "figure", "setting", "paper", "ours", "verdict")
@@ -42,3 +43,49 @@ def rows_of_notebook(notebook):
                 payload = data[MIME]
                 rows.extend(json.loads(payload) if isinstance(payload, str) else payload)
     return rows
+
+
+SYMBOLS = {"reproduced": ("✔", "#1a7f37", "#dafbe1"), "partly reproduced": ("◐", "#9a6700", "#fff8c5"),
+           "not reproduced": ("✘", "#cf222e", "#ffebe9")}
+GLANCE_COLUMNS = ("setting1", "setting2", "setting3")
+
+
+def _glance_column(setting):
+    """The grid column of a row's setting: Setting 1-3 (possibly with a detail such as 't=750'), else 'other'."""
+    head, _, detail = str(setting).partition(", ")
+    if head in GLANCE_COLUMNS and (not detail or "=" in detail):
+        return head, detail
+    return "other", str(setting)
+
+
+def at_a_glance(rows, edition):
+    """The findings in one grid: one line per claim, columns Setting 1-3 and 'other', each cell a coloured
+    symbol per verdict linking to its figure's page (rows carry 'page', the page's path relative to the book
+    page that shows the grid), with the counts and the edition that produced them. HTML (MyST passes it on)."""
+    claims = {}
+    for row in rows:
+        column, detail = _glance_column(row["setting"])
+        claims.setdefault((row["claim"], row["figure"]), {}).setdefault(column, []).append((row, detail))
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    head = "".join(f"<th>{c.replace('setting', 'Setting ')}</th>" for c in GLANCE_COLUMNS)
+    lines = ['<table class="lintf-glance" style="border-collapse: collapse; font-size: 0.85em; width: 100%">',
+             f"<thead><tr><th style='text-align:left'>claim</th><th>figure</th>{head}<th>other</th></tr></thead>",
+             "<tbody>"]
+    for (claim, figure), cells in claims.items():
+        html = []
+        for column in (*GLANCE_COLUMNS, "other"):
+            badges = []
+            for row, detail in cells.get(column, []):
+                symbol, colour, background = SYMBOLS[row["verdict"]]
+                title = f"{row['verdict']}: {row['setting']}"
+                label = f" <small>{escape(detail)}</small>" if detail else ""
+                badges.append(f'<a href="{row["page"]}" title="{escape(title)}" style="color:{colour}; '
+                              f'background:{background}; padding:0 0.3em; border-radius:3px; '
+                              f'text-decoration:none; white-space:nowrap">{symbol}{label}</a>')
+            html.append(f"<td style='text-align:center'>{' '.join(badges)}</td>")
+        lines.append(f"<tr><td>{escape(claim)}</td><td style='white-space:nowrap'>{escape(figure)}</td>"
+                     f"{''.join(html)}</tr>")
+    lines.append("</tbody></table>")
+    tally = ", ".join(f"{SYMBOLS[v][0]} {v}: <b>{counts[v]}</b>" for v in VERDICTS)
+    lines.append(f"<p><b>{len(rows)} verdicts</b> — {tally}. Edition: <b>{escape(edition)}</b>.</p>")
+    return "\n".join(lines) + "\n"

@@ -1,12 +1,17 @@
 """Generated pages and profiles."""
 
+from pathlib import Path
+
 import nbformat
 import pytest
+import yaml
 
-from lintf_core import profiles, scorecard
+from lintf_core import book, profiles, scorecard
 from lintf_core.book import settings_tables
 from lintf_core.errors import ParameterError
 from lintf_core.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_settings_tables_come_from_the_registry():
@@ -100,3 +105,29 @@ def test_papermills_injected_parameters_cell_is_removed_from_the_page(tmp_path):
     hide_injected_parameters(path)
     tags = [cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells]
     assert tags == [["parameters"], ["injected-parameters", "remove-cell"], []]
+
+
+def test_launch_buttons_are_off_without_a_repository_url_and_on_with_one():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    staged = book.staged_config(config)
+    assert not set(staged["launch_buttons"]) & set(book.LAUNCH_PROVIDERS)
+    config["repository"] = {"url": "https://github.com/someone/lintf", "branch": "main"}
+    staged = book.staged_config(config)
+    assert staged["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert staged["launch_buttons"]["thebe"] is False  # Thebe stays off: it loads from another host
+
+
+def test_the_at_a_glance_grid_places_counts_and_links_every_verdict():
+    rows = [dict(claim="Adam beats SGD", figure="Fig. 2", setting=s, verdict=v, page=f"../notebooks/fig02.html")
+            for s, v in (("setting1", "reproduced"), ("setting2", "reproduced"), ("setting3", "partly reproduced"))]
+    rows += [dict(claim="R_med ratio", figure="Fig. 4", setting="setting1, t=750", verdict="not reproduced",
+                  page="../notebooks/fig04.html"),
+             dict(claim="depth", figure="Fig. 12", setting="L=2, L=4", verdict="not reproduced",
+                  page="../notebooks/fig12.html")]
+    html = scorecard.at_a_glance(rows, "quick (3 seeds)")
+    assert html.count("<tr>") == 1 + 3  # the header, then one line per claim
+    assert html.count('href="../notebooks/fig02.html"') == 3 and html.count("✔") >= 2 and "◐" in html
+    assert "t=750" in html and "L=2, L=4" in html  # a detail in its Setting column; other settings under 'other'
+    assert "<b>5 verdicts</b>" in html and "reproduced: <b>2</b>" in html and "not reproduced: <b>2</b>" in html
+    assert "quick (3 seeds)" in html
+    assert "0 verdicts" in scorecard.at_a_glance([], "paper")
