@@ -40,14 +40,15 @@ quick:
 	$(MAKE) book PROFILE=quick
 
 # Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
-# then the book is built (the notebooks' results are cached by then, so this mostly checks the site build).
+# then the book is built (the notebooks' results are cached by then, so this mostly checks the site build), then
+# every page of that site is opened in headless Chromium with the network off (tests/site).
 test: $(STAMP) browser
 	$(PY) -m pytest -q tests --ignore=tests/site
 	$(PY) -m pytest -q --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 	$(PY) -m lintf_core book --profile quick
+	$(PY) -m pytest -q tests/site
 
-# The quick site in headless Chromium (tests/site). Not yet part of `make test`: it still finds a console error from
-# the theme's pydata-sphinx-theme.js on the intro and a favicon 404 (see the issue note).
+# The browser test alone, on the site last built (after `make book` or `make quick`).
 site-test: browser
 	$(PY) -m pytest -q tests/site
 

@@ -18,7 +18,7 @@ def use_book_style():
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titleweight": "bold"})
 
 
-METRIC_LABELS = {"eval_loss": "loss (mean over evaluation prompts)",
+METRIC_LABELS = {"eval_loss": "evaluation loss (mean)",  # short: stacked panels share the height
                  "eval_loss_median": "median per-prompt loss"}
 
 
@@ -62,18 +62,23 @@ def optimizer_curves(ax, trajectories, x, values, band_divisor=4, per_seed=True,
     return int((values <= 0).sum())
 
 
-def ablation_panels(columns, width=4.2, height=3.4, legend_size=7):
+def ablation_panels(columns, width=4.2, height=3.4, legend_size=7, one_row_each=False):
     """The Section 4 figure: one column per setting, rows loss curves (±std/4), gradient noise at initialization
     (histogram + q-q) and R_med along training (diagonal, ±std/2). columns: (title, trajectories, noise norms,
-    condition_numbers result) per column. Returns (fig, axes)."""
-    fig, axes = grid_of_axes(3, len(columns), width=width, height=height)
-    for column, (title, runs, noise, numbers) in enumerate(columns):
-        loss_curves(axes[0, column], runs, title=title)
-        noise_histogram(axes[1, column], noise)
-        optimizer_curves(axes[2, column], runs, numbers["iterations"], numbers["diagonal"], band_divisor=2,
-                         ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
+    condition_numbers result) per column. one_row_each: one *row* per setting instead (three panels side by side),
+    which keeps four or more settings legible at a page's width. Returns (fig, axes)."""
+    if one_row_each:
+        fig, axes = grid_of_axes(len(columns), 3, width=width, height=height)
+    else:
+        fig, grid = grid_of_axes(3, len(columns), width=width, height=height)
+        axes = grid.T  # axes[setting, panel] either way
+    for i, (title, runs, noise, numbers) in enumerate(columns):
+        loss_curves(axes[i, 0], runs, title=title)
+        noise_histogram(axes[i, 1], noise, title=title if one_row_each else None)
+        optimizer_curves(axes[i, 2], runs, numbers["iterations"], numbers["diagonal"], band_divisor=2,
+                         ylabel=r"$R_{\mathrm{med}}$ (diagonal)", title=title if one_row_each else None)
     axes[0, 0].legend(fontsize=legend_size, loc="lower left")
-    return fig, axes
+    return fig, axes if one_row_each else axes.T
 
 
 def mark_on_bottom_edge(ax, x, **style):

@@ -69,7 +69,8 @@ def at_a_glance(rows, edition):
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     head = "".join(f"<th>{c.replace('setting', 'Setting ')}</th>" for c in GLANCE_COLUMNS)
     lines = ['<table class="lintf-glance" style="border-collapse: collapse; font-size: 0.85em; width: 100%">',
-             f"<thead><tr><th style='text-align:left'>claim</th><th>figure</th>{head}<th>other</th></tr></thead>",
+             f"<thead><tr><th style='text-align:left'>claim</th><th>figure</th>{head}"
+             "<th style='text-align:left; min-width:10em'>other</th></tr></thead>",
              "<tbody>"]
     for (claim, figure), cells in claims.items():
         html = []
@@ -79,12 +80,15 @@ def at_a_glance(rows, edition):
                 symbol, colour, background = SYMBOLS[row["verdict"]]
                 title = f"{row['verdict']}: {row['setting']}"
                 label = f" <small>{escape(detail)}</small>" if detail else ""
+                # 'other' cells name what they compare (long): they wrap, so the claim column keeps its width
+                wrap = "normal" if column == "other" else "nowrap"
                 badges.append(f'<a href="{row["page"]}" title="{escape(title)}" style="color:{colour}; '
-                              f'background:{background}; padding:0 0.3em; border-radius:3px; '
-                              f'text-decoration:none; white-space:nowrap">{symbol}{label}</a>')
-            html.append(f"<td style='text-align:center'>{' '.join(badges)}</td>")
-        lines.append(f"<tr><td>{escape(claim)}</td><td style='white-space:nowrap'>{escape(figure)}</td>"
-                     f"{''.join(html)}</tr>")
+                              f'background:{background}; padding:0 0.3em; border-radius:3px; margin:1px 0; '
+                              f'display:inline-block; text-decoration:none; white-space:{wrap}">{symbol}{label}</a>')
+            align = "left" if column == "other" else "center"
+            html.append(f"<td style='text-align:{align}'>{' '.join(badges)}</td>")
+        lines.append(f"<tr style='border-top:1px solid #ddd'><td style='min-width:13em'>{escape(claim)}</td>"
+                     f"<td style='white-space:nowrap'>{escape(figure)}</td>{''.join(html)}</tr>")
     lines.append("</tbody></table>")
     tally = ", ".join(f"{SYMBOLS[v][0]} {v}: <b>{counts[v]}</b>" for v in VERDICTS)
     lines.append(f"<p><b>{len(rows)} verdicts</b> — {tally}. Edition: <b>{escape(edition)}</b>.</p>")

@@ -23,10 +23,6 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--window-size=1280,1600")
 
-# Console errors the toolchain itself causes, tolerated by name until fixed (each one listed in the README):
-# jupyter-book 1.x's theme declares sphinx-thebe's THEBE_JS_URL constant twice on every page (Thebe is off; harmless).
-KNOWN_CONSOLE_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
-
 _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*?\b(src|href)=["']((?:https?:)?//[^"']+)["'][^>]*>""", re.I)
 
 
@@ -123,8 +119,7 @@ def check_page(driver, url):
         problems.append(f"raw LaTeX left in the visible text: {' '.join(raw)}")
     if seen["cut_code"]:
         problems.append(f"{seen['cut_code']} code block(s) wider than the page (lines cut off)")
-    problems += [f"console: {e['message'][:200]}" for e in driver.get_log("browser")
-                 if e["level"] == "SEVERE" and not any(known in e["message"] for known in KNOWN_CONSOLE_ERRORS)]
+    problems += [f"console: {e['message'][:200]}" for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.loadingFailed" and not message["params"].get("canceled"):

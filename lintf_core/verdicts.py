@@ -35,10 +35,104 @@ def late_losses(trajectories, optimizer, **match):
 def paired_gap(sgd_late, adam_late):
     """Median over seeds of SGDM/Adam late loss. A diverged Adam run gives 0, a diverged SGDM run infinity, a seed
     where both diverged (inf/inf) is left out; NaN if no seed remains."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = np.asarray(sgd_late, dtype=float) / np.asarray(adam_late, dtype=float)
+    ratios = late_loss_ratios(sgd_late, adam_late)
     ratios = ratios[~np.isnan(ratios)]
     return float(np.median(ratios)) if len(ratios) else float("nan")
+
+
+def late_loss_ratios(numerator_late, denominator_late):
+    """Per seed, one run's late loss over its paired run's (same seed: same initialization and data). A diverged
+    denominator run (inf) gives 0, a diverged numerator run infinity, a seed where both diverged NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(numerator_late, dtype=float) / np.asarray(denominator_late, dtype=float)
+
+
+def votes_verdict(votes, partly_from=1):
+    """Reproduced if every vote holds, partly if at least `partly_from` do; not reproduced otherwise or for none."""
+    votes = [bool(v) for v in votes]
+    if votes and all(votes):
+        return REPRODUCED
+    return PARTLY if votes and sum(votes) >= partly_from else NOT_REPRODUCED
+
+
+def majority_verdict(holds):
+    """Reproduced if it holds on every seed (or case), partly if on more than half; not reproduced otherwise or for
+    none. NaN comparisons arrive as False."""
+    holds = [bool(h) for h in holds]
+    if holds and all(holds):
+        return REPRODUCED
+    return PARTLY if holds and sum(holds) > len(holds) / 2 else NOT_REPRODUCED
+
+
+# ---- Section 3 (Figs. 2-5): the features of Transformer training --------------------------------------------------
+
+def adam_gap_verdict(ratios):
+    """Fig. 2 (Adam >> SGD): `ratios` are the paired late-loss ratios SGDM/Adam (late_loss_ratios). Reproduced if their
+    median exceeds 2 and Adam is lower on every seed, partly if the median exceeds 1. A seed where both diverged
+    counts against "every seed" and is left out of the median (paired_gap)."""
+    ratios = np.asarray(ratios, dtype=float)
+    median = paired_gap(ratios, np.ones_like(ratios))
+    if len(ratios) and median > 2 and (ratios > 1).all():
+        return REPRODUCED
+    return PARTLY if median > 1 else NOT_REPRODUCED
+
+
+def heavy_tailed(tails):
+    """Fig. 3's rule for one noise sample (diagnostics.tail_statistics): excess kurtosis above 1 and the 99.9%
+    quantile more than 4 standard deviations above the mean (a Gaussian's is at 3.09)."""
+    return bool(tails["excess_kurtosis"] > 1 and tails["q0.999_in_sd"] > 4)
+
+
+def heaviest_tails_verdict(tails, others):
+    """Fig. 3 (heavier-tailed covariates, heavier-tailed noise): reproduced if `tails` has a larger excess kurtosis
+    and a smaller Hill tail index (heavier tail) than each of `others`; not reproduced otherwise or with no other."""
+    heaviest = bool(others) and all(tails["excess_kurtosis"] > o["excess_kurtosis"]
+                                    and tails["hill_tail_index"] < o["hill_tail_index"] for o in others)
+    return REPRODUCED if heaviest else NOT_REPRODUCED
+
+
+def condition_gap_verdict(ratios):
+    """Fig. 4 (R_med larger along SGD's path than Adam's), one setting and iteration: two votes, the mean paired
+    ratio SGD/Adam above 1 and SGD's R_med the larger on a majority of seeds. Reproduced with both, partly with one.
+    A NaN ratio makes the mean NaN (that vote fails) and does not count as larger."""
+    ratios = np.asarray(ratios, dtype=float)
+    if not len(ratios):
+        return NOT_REPRODUCED
+    return votes_verdict([ratios.mean() > 1, (ratios > 1).sum() > len(ratios) / 2])
+
+
+# ---- Section 4 (Figs. 7-11, 15) ------------------------------------------------------------------------------------
+
+def faster_verdict(ratios):
+    """Fig. 7 (linear attention much faster than softmax): `ratios` are softmax's late loss over linear attention's
+    per (seed, optimizer). Reproduced if linear is lower in every pair and the median ratio exceeds 2 ("much"),
+    partly if lower in more than half of the pairs."""
+    ratios = np.asarray(ratios, dtype=float)
+    lower = ratios > 1
+    if len(ratios) and lower.all() and np.median(ratios) > 2:
+        return REPRODUCED
+    return PARTLY if lower.sum() > len(ratios) / 2 else NOT_REPRODUCED
+
+
+def similar_within(ratios, factor=3.0):
+    """Every ratio within `factor` of 1 (NaN is not; False for no ratio)."""
+    ratios = np.asarray(ratios, dtype=float)
+    return bool(len(ratios) and ((ratios >= 1 / factor) & (ratios <= factor)).all())
+
+
+def large_model_verdict(ratios):
+    """Fig. 8 right (the larger model shows the same Adam/SGD gap): paired late-loss ratios SGDM/Adam at each
+    optimizer's best rate. Reproduced if above 2 on every seed, partly if above 1 on every seed."""
+    ratios = np.asarray(ratios, dtype=float)
+    if not len(ratios):
+        return NOT_REPRODUCED
+    return REPRODUCED if (ratios > 2).all() else PARTLY if (ratios > 1).all() else NOT_REPRODUCED
+
+
+def correlation_verdict(rho):
+    """Fig. 16 ((L0, L1)-smoothness: smoothness grows with the gradient norm): Spearman's rho of the two along
+    training. Reproduced at rho >= 0.5, partly at >= 0.2; NaN is not reproduced."""
+    return REPRODUCED if rho >= 0.5 else PARTLY if rho >= 0.2 else NOT_REPRODUCED
 
 
 # ---- Section 4.2 (Figs. 12-14): the four depth observations -------------------------------------------------------
@@ -116,3 +210,23 @@ def share_verdict(hits):
     if not hits:
         return NOT_REPRODUCED
     return REPRODUCED if all(hits) else PARTLY if sum(hits) >= len(hits) / 2 else NOT_REPRODUCED
+
+
+# ---- The poster's chapter ------------------------------------------------------------------------------------------
+
+def kernel_contrast_verdict(contrast_scales, lower_scales):
+    """Poster, Theorem 2 (the Gaussian kernel converges where softmax stalls): reproduced if at some init scale
+    every Gaussian run converged while some softmax run stalled, partly if at some scale the Gaussian kernel ended
+    lower on every seed."""
+    return REPRODUCED if len(contrast_scales) else PARTLY if len(lower_scales) else NOT_REPRODUCED
+
+
+def rugged_verdict(more_minima, more_variation):
+    """Poster, Fig. 3 (softmax's landscape is more rugged): per seed, softmax has more local minima / a larger
+    non-convex share than the Gaussian kernel. Reproduced if both hold on every seed, partly if either holds on
+    more than half of the seeds."""
+    more_minima, more_variation = [bool(m) for m in more_minima], [bool(v) for v in more_variation]
+    if more_minima and all(more_minima) and all(more_variation):
+        return REPRODUCED
+    seeds = len(more_minima)
+    return PARTLY if sum(more_minima) > seeds / 2 or sum(more_variation) > seeds / 2 else NOT_REPRODUCED

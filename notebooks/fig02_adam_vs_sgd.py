@@ -44,7 +44,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.settings import get_setting
 from lintf_core.bench import reference_train
 from lintf_core.train import OPTIMIZER_LABELS, spiked, train_profile
@@ -115,21 +115,17 @@ for name in settings:
     result = results[name]
     sgd, sgd_se = final_losses(result, "sgd")
     adam, adam_se = final_losses(result, "adam")
-    ratios = result.late_loss("sgd") / result.late_loss("adam")
+    late_sgd, late_adam = verdicts.late_losses(result, "sgd"), verdicts.late_losses(result, "adam")  # diverged: inf
+    ratios = verdicts.late_loss_ratios(late_sgd, late_adam)
     typical = result.late_loss("sgd", metric="eval_loss_median") / result.late_loss("adam", metric="eval_loss_median")
-    median_ratio = float(np.median(ratios))
+    median_ratio = verdicts.paired_gap(late_sgd, late_adam)
     adam_wins = int((ratios > 1).sum())
-    if median_ratio > 2 and adam_wins == len(ratios):
-        verdict = "reproduced"
-    elif median_ratio > 1:
-        verdict = "partly reproduced"
-    else:
-        verdict = "not reproduced"
+    verdict = verdicts.adam_gap_verdict(ratios)
     table.append({"setting": name, "SGDM final loss (mean ± sd)": f"{sgd.mean():.3g} ± {sgd.std(ddof=1):.2g}",
                   "Adam final loss (mean ± sd)": f"{adam.mean():.3g} ± {adam.std(ddof=1):.2g}",
                   "SGDM median": f"{np.median(sgd):.3g}", "Adam median": f"{np.median(adam):.3g}",
                   "paired late-loss ratio SGDM/Adam (median, range)":
-                      f"{median_ratio:.3g} ({ratios.min():.3g}–{ratios.max():.3g})",
+                      f"{median_ratio:.3g} ({np.nanmin(ratios):.3g}–{np.nanmax(ratios):.3g})",
                   "Adam lower on": f"{adam_wins}/{len(ratios)} seeds",
                   "typical-prompt ratio SGDM/Adam (median)": f"{np.median(typical):.3g}",
                   "eval-batch s.e. / loss": f"{np.median(sgd_se / sgd):.0%} (SGDM), {np.median(adam_se / adam):.0%} (Adam)"})

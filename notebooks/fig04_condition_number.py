@@ -47,7 +47,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import condition_numbers, paired_ratios
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
@@ -139,8 +139,7 @@ for name in settings:
         k = list(numbers[name]["iterations"]).index(t)
         ratios = diagonal[:, k]
         larger = int((ratios > 1).sum())
-        votes = int(ratios.mean() > 1) + int(larger > len(ratios) / 2)
-        verdict = ("not reproduced", "partly reproduced", "reproduced")[votes]
+        verdict = verdicts.condition_gap_verdict(ratios)
         paper = PAPER_TABLE.get(name, {}).get(t)
         paper_text = f"{paper[0]} ({paper[1]}), 6 seeds" if paper else "not in the paper's table"
         cells[(name, t)] = (ratios, verdict)

@@ -42,7 +42,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import paired_ratios, paired_values, smoothness_along
 from lintf_core.settings import get_setting
 from lintf_core.train import train_profile
@@ -102,16 +102,15 @@ glue("fig05_nonpositive", Markdown(f"{sum(nonpositive.values())} of {total_point
 # **not reproduced** otherwise.
 
 # %% tags=["hide-input"]
-rows, table, verdicts = [], [], {}
+rows, table, verdict_of = [], [], {}
 for name in settings:
     medians = np.median(smooth[name]["smoothness"], axis=1)
     sgd, adam, seed_list = paired_values(results[name], medians)
     ratios = sgd / adam  # a ratio of medians; meaningful where both are positive (the table counts the others)
     adam_lower = int((adam < sgd).sum())
     n = len(seed_list)
-    verdict = ("reproduced" if adam_lower == n else "partly reproduced" if adam_lower > n / 2
-               else "not reproduced")
-    verdicts[name] = verdict
+    verdict = verdicts.majority_verdict(adam < sgd)
+    verdict_of[name] = verdict
     sgd_median = np.median(medians[results[name].runs(optimizer="sgd")])
     adam_median = np.median(medians[results[name].runs(optimizer="adam")])
     table.append({"setting": name, "SGDM (median over seeds of the run medians)": f"{sgd_median:.3g}",
@@ -135,7 +134,7 @@ display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 for name in settings:
     medians = np.median(smooth[name]["smoothness"], axis=1)
     print(f"{name}: median paired ratio SGDM/Adam {np.median(paired_ratios(results[name], medians)[0]):.2g} "
-          f"({verdicts[name]})")
+          f"({verdict_of[name]})")
 
 # %% [markdown]
 # ## What we see

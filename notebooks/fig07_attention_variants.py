@@ -39,7 +39,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
@@ -129,8 +129,7 @@ display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 
 softmax_ratios = np.concatenate([ratios["softmax", opt] for opt in OPTIMIZER_LABELS])
 wins = int((softmax_ratios > 1).sum())
-verdict = ("reproduced" if wins == len(softmax_ratios) and np.median(softmax_ratios) > 2
-           else "partly reproduced" if wins > len(softmax_ratios) / 2 else "not reproduced")
+verdict = verdicts.faster_verdict(softmax_ratios)
 gaussian_ratios = np.concatenate([ratios["gaussian", opt] for opt in OPTIMIZER_LABELS])
 rows = [{"claim": "linear attention beats softmax on linear regression", "figure": "Fig. 7", "setting": setting,
          "paper": "the linear Transformer's loss decreases much faster",

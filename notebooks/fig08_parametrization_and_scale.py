@@ -41,7 +41,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train, train_profile
@@ -152,13 +152,11 @@ ratio_separate = {opt: float(np.median(left["separate"].late_loss(opt)) / np.med
                   for opt in OPTIMIZER_LABELS}
 adam_wins = {qk: int((left[qk].late_loss("adam") < left[qk].late_loss("sgd")).sum()) for qk in left}
 n_seeds = len(config["seeds"])
-similar = all(1 / 3 <= r <= 3 for r in ratio_separate.values())
+similar = verdicts.similar_within(list(ratio_separate.values()), factor=3)
 same_order = all(adam_wins[qk] == n_seeds for qk in left)
-left_verdict = ("reproduced" if similar and same_order else "partly reproduced" if similar or same_order
-                else "not reproduced")
+left_verdict = verdicts.votes_verdict([similar, same_order])
 large_ratio = late["sgd", best_lr["sgd"]] / late["adam", best_lr["adam"]]
-right_verdict = ("reproduced" if (large_ratio > 2).all() else "partly reproduced" if (large_ratio > 1).all()
-                 else "not reproduced")
+right_verdict = verdicts.large_model_verdict(large_ratio)
 table = [{"model": qk, **{f"late loss {OPTIMIZER_LABELS[o]} (median)": f"{np.median(left[qk].late_loss(o)):.3g}"
                           for o in OPTIMIZER_LABELS},
           "Adam below SGDM (seeds)": f"{adam_wins[qk]}/{n_seeds}"} for qk in left]

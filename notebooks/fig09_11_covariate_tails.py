@@ -45,7 +45,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.settings import gamma_setting, get_setting
 from lintf_core.train import train_profile
@@ -136,16 +136,12 @@ display(Markdown(scorecard.markdown_table([{"": k, **{r[""]: r[k] for r in table
 
 heavy_noise = tails["heavy_tailed"]
 light_noise = tails["sphere"]
-is_heavy = heavy_noise["excess_kurtosis"] > 1 and heavy_noise["q0.999_in_sd"] > 4
-is_light = not (light_noise["excess_kurtosis"] > 1 and light_noise["q0.999_in_sd"] > 4)
-noise_votes = sum([is_heavy, is_light, heavy_noise["excess_kurtosis"] > light_noise["excess_kurtosis"]])
-noise_verdict = ("reproduced" if noise_votes == 3 else "partly reproduced" if noise_votes == 2 else "not reproduced")
-wider = [t for t in table_iterations if gap["heavy_tailed"][t].mean() > gap["sphere"][t].mean()]
-gap_verdict = ("reproduced" if len(wider) == len(table_iterations) else "partly reproduced" if wider
-               else "not reproduced")
-faster = [opt for opt in ("sgd", "adam")
-          if np.median(progress["sphere", opt]) < np.median(progress["heavy_tailed", opt])]
-speed_verdict = "reproduced" if len(faster) == 2 else "partly reproduced" if faster else "not reproduced"
+noise_verdict = verdicts.votes_verdict([verdicts.heavy_tailed(heavy_noise), not verdicts.heavy_tailed(light_noise),
+                                        heavy_noise["excess_kurtosis"] > light_noise["excess_kurtosis"]], partly_from=2)
+gap_verdict = verdicts.votes_verdict([gap["heavy_tailed"][t].mean() > gap["sphere"][t].mean()
+                                      for t in table_iterations])
+speed_verdict = verdicts.votes_verdict([np.median(progress["sphere", opt]) < np.median(progress["heavy_tailed", opt])
+                                        for opt in ("sgd", "adam")])
 gap_text = "; ".join(f"t={t}: {gap['heavy_tailed'][t].mean():.3g} (heavy) vs {gap['sphere'][t].mean():.3g} "
                      f"(spherical)" for t in table_iterations)
 rows = [

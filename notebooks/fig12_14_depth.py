@@ -120,8 +120,8 @@ runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]
 
 # %% tags=["hide-input"]
 fig, axes = plots.ablation_panels([(f"L={L}", runs[L], noise[L], numbers[L]) for L in depths],
-                                  width=3.6, height=3.0, legend_size=6)
-fig.suptitle(f"Figures 12 (top), 13 (middle), 14 (bottom) — {caption}", fontsize=9)
+                                  width=3.4, height=2.7, legend_size=7, one_row_each=True)
+fig.suptitle(f"Figures 12 (left), 13 (middle), 14 (right) — {caption}", fontsize=9)
 glue("fig12_14_panels", fig, display=False)
 plots.plt.close(fig)
 
@@ -129,19 +129,21 @@ plots.plt.close(fig)
 # ```{glue:figure} fig12_14_panels
 # :name: fig12-14
 #
-# One column per depth. Top (Fig. 12): evaluation loss, SGDM black, Adam red (mean, ± std/4, median and every
-# seed). Middle (Fig. 13): gradient error at initialization with q-q inset. Bottom (Fig. 14): $R_{\mathrm{med}}$
-# along training (mean ± std/2). Fidelity: {glue:md}`fig12_14_caption`.
+# One row per depth (the paper draws one column per depth; rows keep the panels legible at the page's width).
+# Left (Fig. 12): evaluation loss, SGDM black, Adam red (mean, ± std/4, median and every seed). Middle (Fig. 13):
+# gradient error at initialization with q-q inset. Right (Fig. 14): $R_{\mathrm{med}}$ along training (mean ± std/2).
+# Fidelity: {glue:md}`fig12_14_caption`.
 # ```
 
 # %% tags=["hide-input"]
-fig, axes = plots.grid_of_axes(2, len(depths), width=3.6, height=3.0)
-for column, L in enumerate(depths):
+fig, axes = plots.grid_of_axes(len(depths), 2, width=3.8, height=2.7)
+for row, L in enumerate(depths):
     result = readings[GRID]
-    plots.loss_curves(axes[0, column], result["runs"][L], title=f"L={L} (grid's best rates)")
-    plots.optimizer_curves(axes[1, column], result["runs"][L], result["numbers"][L]["iterations"],
-                           result["numbers"][L]["diagonal"], band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)")
-axes[0, 0].legend(fontsize=6, loc="lower left")
+    plots.loss_curves(axes[row, 0], result["runs"][L], title=f"L={L} (grid's best rates)")
+    plots.optimizer_curves(axes[row, 1], result["runs"][L], result["numbers"][L]["iterations"],
+                           result["numbers"][L]["diagonal"], band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)",
+                           title=f"L={L}")
+axes[0, 0].legend(fontsize=7, loc="lower left")
 fig.suptitle(f"Figures 12 and 14 at the grid's best learning rates — {caption}", fontsize=9)
 glue("fig12_14_grid_panels", fig, display=False)
 plots.plt.close(fig)
@@ -151,7 +153,7 @@ plots.plt.close(fig)
 # :name: fig12-14-grid
 #
 # The second reading: the same depths at the learning rates the grid search found best ({glue:md}`fig12_14_grid_rates`).
-# Top: evaluation loss (SGDM black, Adam red); bottom: $R_{\mathrm{med}}$ along training. Fidelity:
+# One row per depth. Left: evaluation loss (SGDM black, Adam red); right: $R_{\mathrm{med}}$ along training. Fidelity:
 # {glue:md}`fig12_14_caption`.
 # ```
 

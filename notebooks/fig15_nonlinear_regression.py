@@ -43,7 +43,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import (condition_numbers, noise_at_init, paired_ratios, paired_values,
                                     smoothness_along, tail_statistics)
 from lintf_core.errors import ParameterError
@@ -147,7 +147,7 @@ features = {
     "Adam smoother": bool((smooth_adam < smooth_sgd).all()),
 }
 held = sum(features.values())
-verdict = "reproduced" if held == 4 else "partly reproduced" if held >= 2 else "not reproduced"
+verdict = verdicts.votes_verdict(features.values(), partly_from=2)
 table = [
     {"feature": "Adam beats SGDM", "measured": "late-loss ratio SGDM/Adam per seed: "
      + ", ".join(f"{r:.3g}" for r in loss_ratio)},

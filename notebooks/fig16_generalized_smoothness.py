@@ -47,7 +47,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
 
-from lintf_core import plots, profiles, scorecard
+from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
@@ -134,7 +134,7 @@ for name in settings:
     for opt in order:
         fit = fits[name, opt]
         rho = fit["spearman"]
-        verdict = "reproduced" if rho >= 0.5 else "partly reproduced" if rho >= 0.2 else "not reproduced"
+        verdict = verdicts.correlation_verdict(rho)
         fit["verdict"] = verdict
         table.append({"setting": name, "optimizer": f"{OPTIMIZER_LABELS[opt]} (lr {fit['lr']:g})",
                       "L0": f"{fit['L0']:.3g}", "L1": f"{fit['L1']:.3g}",

@@ -48,7 +48,7 @@ import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import multihead, plots, profiles, scorecard
+from lintf_core import multihead, plots, profiles, scorecard, verdicts
 
 plots.use_book_style()
 config = profiles.resolve(profile, poster_seeds=profiles.as_list("seeds", seeds), poster_iters=n_iters)
@@ -191,11 +191,10 @@ display(Markdown(scorecard.markdown_table(table_b, columns=list(table_b[0]))))
 over = [(H, k) for H in heads for k in multihead.KERNELS if H * D >= N * n]
 converged_over = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in over)
 total_over = len(over) * len(seeds)
-theorem1_verdict = ("reproduced" if total_over and converged_over == total_over
-                    else "partly reproduced" if converged_over > total_over / 2 else "not reproduced")
+theorem1_verdict = verdicts.majority_verdict([c for key in over for c in summary_a[key][0] < CONVERGED])
 under = [(H, k) for H in heads for k in multihead.KERNELS if H * D < N * n]
 converged_under = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in under)
-theorem2_verdict = ("reproduced" if contrast else "partly reproduced" if gaussian_lower else "not reproduced")
+theorem2_verdict = verdicts.kernel_contrast_verdict(contrast, gaussian_lower)
 rates_over = np.concatenate([summary_a[key][1] for key in over]) if over else np.array([np.nan])
 rows = [
     {"claim": "Theorem 1: GD on (W^Q, W^K, W^V) converges linearly to zero loss when HD ≥ Nn",

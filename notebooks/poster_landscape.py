@@ -47,7 +47,7 @@ import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import multihead, plots, profiles, scorecard
+from lintf_core import multihead, plots, profiles, scorecard, verdicts
 
 plots.use_book_style()
 config = profiles.resolve(profile, poster_seeds=profiles.as_list("seeds", seeds))
@@ -133,9 +133,7 @@ display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 more_minima = [rough[s, "softmax"]["local_minima"] > rough[s, "gaussian"]["local_minima"] for s in seeds]
 more_variation = [rough[s, "softmax"]["nonconvex_fraction"] > rough[s, "gaussian"]["nonconvex_fraction"]
                   for s in seeds]
-verdict = ("reproduced" if all(more_minima) and all(more_variation)
-           else "partly reproduced" if sum(more_minima) > len(seeds) / 2 or sum(more_variation) > len(seeds) / 2
-           else "not reproduced")
+verdict = verdicts.rugged_verdict(more_minima, more_variation)
 minima = {k: [rough[s, k]["local_minima"] for s in seeds] for k in multihead.KERNELS}
 variation = {k: [rough[s, k]["nonconvex_fraction"] for s in seeds] for k in multihead.KERNELS}
 rows = [{"claim": "the softmax loss landscape is more rugged than the Gaussian one", "figure": "Poster Fig. 3",

@@ -125,9 +125,23 @@ def test_the_at_a_glance_grid_places_counts_and_links_every_verdict():
              dict(claim="depth", figure="Fig. 12", setting="L=2, L=4", verdict="not reproduced",
                   page="../notebooks/fig12.html")]
     html = scorecard.at_a_glance(rows, "quick (3 seeds)")
-    assert html.count("<tr>") == 1 + 3  # the header, then one line per claim
+    assert html.count("<tr") == 1 + 3  # the header, then one line per claim
     assert html.count('href="../notebooks/fig02.html"') == 3 and html.count("✔") >= 2 and "◐" in html
     assert "t=750" in html and "L=2, L=4" in html  # a detail in its Setting column; other settings under 'other'
     assert "<b>5 verdicts</b>" in html and "reproduced: <b>2</b>" in html and "not reproduced: <b>2</b>" in html
     assert "quick (3 seeds)" in html
     assert "0 verdicts" in scorecard.at_a_glance([], "paper")
+
+
+def test_each_script_is_written_once_per_page():
+    """Sphinx 7.4 hands a late inline script over twice, once with file None and once with '' (sphinx_site.py)."""
+    from sphinx.builders.html._assets import _JavaScript
+
+    from lintf_core.sphinx_site import drop_repeated_scripts
+
+    thebe = 'const THEBE_JS_URL = "x"'
+    scripts = [_JavaScript("_static/a.js"), _JavaScript(None, body=thebe), _JavaScript("_static/b.js", defer="defer"),
+               _JavaScript("", body=thebe), _JavaScript("_static/a.js"), _JavaScript("", body="other")]
+    kept = drop_repeated_scripts(scripts)
+    assert [(s.filename, s.attributes) for s in kept] == [
+        ("_static/a.js", {}), (None, {"body": thebe}), ("_static/b.js", {"defer": "defer"}), ("", {"body": "other"})]

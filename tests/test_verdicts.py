@@ -104,3 +104,99 @@ def test_grid_with_a_single_seed():
 ])
 def test_share_verdict(hits, expected):
     assert verdicts.share_verdict(hits) == expected
+
+
+def test_late_loss_ratios_follow_the_divergence_conventions():
+    ratios = verdicts.late_loss_ratios([2.0, 1.0, INF, INF], [1.0, INF, 1.0, INF])
+    assert ratios[0] == 2.0 and ratios[1] == 0.0 and ratios[2] == INF and np.isnan(ratios[3])
+
+
+@pytest.mark.parametrize("votes, partly_from, expected", [
+    ([True, True], 1, REPRODUCED), ([True, False], 1, PARTLY), ([False, False], 1, NOT_REPRODUCED),
+    ([True, True, False], 2, PARTLY), ([True, False, False], 2, NOT_REPRODUCED), ([], 1, NOT_REPRODUCED),
+    ([np.nan > 1, True], 1, PARTLY),  # a NaN comparison is a failed vote
+])
+def test_votes_verdict(votes, partly_from, expected):
+    assert verdicts.votes_verdict(votes, partly_from) == expected
+
+
+@pytest.mark.parametrize("holds, expected", [
+    ([True] * 3, REPRODUCED), ([True, True, False], PARTLY), ([True, False], NOT_REPRODUCED),  # a tie: no majority
+    ([True], REPRODUCED), ([False], NOT_REPRODUCED), ([], NOT_REPRODUCED),
+])
+def test_majority_verdict(holds, expected):
+    assert verdicts.majority_verdict(holds) == expected
+
+
+def test_fig02_adam_gap_rule():
+    assert verdicts.adam_gap_verdict([3.0, 5.0, 2.5]) == REPRODUCED
+    assert verdicts.adam_gap_verdict([3.0, 5.0, 0.9]) == PARTLY  # Adam higher on one seed
+    assert verdicts.adam_gap_verdict([2.0, 2.0, 2.0]) == PARTLY  # a median of exactly 2 is not "> 2"
+    assert verdicts.adam_gap_verdict([0.5, 0.9, 1.5]) == NOT_REPRODUCED
+    assert verdicts.adam_gap_verdict(verdicts.late_loss_ratios([3.0, 3.0, 1.0], [1.0, 1.0, INF])) == PARTLY  # Adam diverged
+    assert verdicts.adam_gap_verdict([3.0, 4.0, NAN]) == PARTLY  # both diverged on one seed: not "every seed"
+    assert verdicts.adam_gap_verdict([4.0]) == REPRODUCED  # a single seed
+    assert verdicts.adam_gap_verdict([NAN]) == NOT_REPRODUCED
+    assert verdicts.adam_gap_verdict([]) == NOT_REPRODUCED
+
+
+def _tails(kurtosis, q999=5.0, hill=3.0):
+    return {"excess_kurtosis": kurtosis, "q0.999_in_sd": q999, "hill_tail_index": hill}
+
+
+def test_fig03_tail_rules():
+    assert verdicts.heavy_tailed(_tails(2.0, 5.0))
+    assert not verdicts.heavy_tailed(_tails(2.0, 4.0))  # a tie at the threshold is not above it
+    assert not verdicts.heavy_tailed(_tails(NAN, 5.0))
+    heavy, light = _tails(9.0, hill=2.0), _tails(1.0, hill=4.0)
+    assert verdicts.heaviest_tails_verdict(heavy, [light, light]) == REPRODUCED
+    assert verdicts.heaviest_tails_verdict(heavy, [light, _tails(9.0, hill=4.0)]) == NOT_REPRODUCED  # a tie
+    assert verdicts.heaviest_tails_verdict(_tails(9.0, hill=5.0), [light]) == NOT_REPRODUCED  # the index disagrees
+    assert verdicts.heaviest_tails_verdict(heavy, []) == NOT_REPRODUCED
+
+
+def test_fig04_condition_gap_rule():
+    assert verdicts.condition_gap_verdict([2.0, 3.0, 0.5]) == REPRODUCED
+    assert verdicts.condition_gap_verdict([9.0, 0.5, 0.5]) == PARTLY  # mean above 1, no majority
+    assert verdicts.condition_gap_verdict([1.1, 1.1, 0.1]) == PARTLY  # majority, mean below 1
+    assert verdicts.condition_gap_verdict([1.0, 1.0]) == NOT_REPRODUCED  # ties
+    assert verdicts.condition_gap_verdict([2.0, NAN, 2.0]) == PARTLY  # NaN: the mean's vote fails
+    assert verdicts.condition_gap_verdict([2.0]) == REPRODUCED
+    assert verdicts.condition_gap_verdict([]) == NOT_REPRODUCED
+
+
+def test_fig07_faster_rule():
+    assert verdicts.faster_verdict([3.0, 4.0, 2.5, 5.0]) == REPRODUCED
+    assert verdicts.faster_verdict([1.5, 1.5, 1.5]) == PARTLY  # lower everywhere but not "much"
+    assert verdicts.faster_verdict([3.0, 3.0, 0.5]) == PARTLY
+    assert verdicts.faster_verdict([3.0, 0.5]) == NOT_REPRODUCED  # a tie in counts is no majority
+    assert verdicts.faster_verdict([NAN, NAN, 3.0]) == NOT_REPRODUCED
+    assert verdicts.faster_verdict([]) == NOT_REPRODUCED
+
+
+def test_fig08_rules():
+    assert verdicts.similar_within([0.5, 2.9])
+    assert not verdicts.similar_within([0.3, 1.0])
+    assert not verdicts.similar_within([NAN, 1.0]) and not verdicts.similar_within([])
+    assert verdicts.large_model_verdict([3.0, 2.5]) == REPRODUCED
+    assert verdicts.large_model_verdict([3.0, 2.0]) == PARTLY  # exactly 2 is not above it
+    assert verdicts.large_model_verdict([3.0, 0.0]) == NOT_REPRODUCED  # Adam diverged on one seed
+    assert verdicts.large_model_verdict([INF, INF]) == REPRODUCED  # SGDM diverged on every seed
+    assert verdicts.large_model_verdict([NAN]) == NOT_REPRODUCED
+    assert verdicts.large_model_verdict([]) == NOT_REPRODUCED
+
+
+@pytest.mark.parametrize("rho, expected", [(0.5, REPRODUCED), (0.49, PARTLY), (0.2, PARTLY), (0.19, NOT_REPRODUCED),
+                                           (-0.9, NOT_REPRODUCED), (NAN, NOT_REPRODUCED)])
+def test_fig16_correlation_rule(rho, expected):
+    assert verdicts.correlation_verdict(rho) == expected
+
+
+def test_poster_rules():
+    assert verdicts.kernel_contrast_verdict([0.1], [0.1, 1.0]) == REPRODUCED
+    assert verdicts.kernel_contrast_verdict([], [1.0]) == PARTLY
+    assert verdicts.kernel_contrast_verdict([], []) == NOT_REPRODUCED
+    assert verdicts.rugged_verdict([True, True], [True, True]) == REPRODUCED
+    assert verdicts.rugged_verdict([True, True, False], [False, False, False]) == PARTLY
+    assert verdicts.rugged_verdict([True, False], [False, True]) == NOT_REPRODUCED  # ties on both
+    assert verdicts.rugged_verdict([], []) == NOT_REPRODUCED
