@@ -25,6 +25,10 @@ $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	# jsonschema (imported by nbformat in every kernel, papermill and nbval process) imports rfc3987-syntax when it is
+	# there, which compiles a grammar at import: 2.5 s a process. It comes only as an optional extra of jupyterlab's
+	# event schemas; without it IRI formats go unchecked, nothing else changes.
+	$(PY) -m pip uninstall --quiet --yes rfc3987-syntax
 	# make lintf_core importable from the venv (notebooks, papermill and nbval kernels included)
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'lintf.pth').write_text('$(CURDIR)\n')"
 	$(PY) -m ipykernel install --sys-prefix --name lintf --display-name lintf

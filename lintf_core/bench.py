@@ -6,11 +6,14 @@ as an independent check of the engine (tests/test_train.py). Timings are medians
 one process: compare the ratio, not absolute times across machines.
 """
 
+import inspect
+import math
 import statistics
 import time
 
 import torch
 
+from . import cache
 from .data import EVAL, INIT, TRAIN, PromptStream, child_seed, input_matrix
 from .settings import get_setting
 
@@ -36,11 +39,26 @@ def reference_per_prompt_loss(params, prompts):
 
 
 def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip=None, eval_every=None,
-                    eval_batch_size=1000, eval_seed=99):
+                    eval_batch_size=1000, eval_seed=99, stop_at_divergence=False, use_cache=True):
     """One run, the straightforward way. Returns (final parameters (n_params,), per-iteration minibatch losses,
     evaluations): with eval_every, evaluations lists (t, mean, median) of the per-prompt losses on the same fixed
-    evaluation batch the engine uses."""
+    evaluation batch the engine uses. stop_at_divergence: end at the first evaluation whose mean loss is not finite
+    (a cross-check of a divergence needs nothing after it). Cached unless use_cache=False (the book's pages cross-check against it, ~20 ms
+    a step; the benchmark times it), keyed by its arguments and the source of this loop and its model, which are not
+    part of the engine's cache key."""
     setting = get_setting(setting)
+    config = dict(kind="reference_train", setting=setting.name, optimizer=optimizer, seed=seed, lr=lr,
+                  n_iters=n_iters, batch_size=batch_size, clip=clip, eval_every=eval_every,
+                  eval_batch_size=eval_batch_size, eval_seed=eval_seed, stop_at_divergence=stop_at_divergence,
+                  code=[inspect.getsource(f) for f in (_reference_train, reference_per_prompt_loss, reference_forward)])
+    result = cache.cached(config, lambda: dict(zip(("params", "losses", "evaluations"), _reference_train(
+        setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
+        stop_at_divergence))), use_cache)
+    return result["params"], result["losses"], [tuple(e) for e in result["evaluations"]]
+
+
+def _reference_train(setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
+                     stop_at_divergence):
     evaluations = []
     if eval_every:
         eval_prompts = PromptStream(setting, eval_seed, EVAL).sample(eval_batch_size)
@@ -60,6 +78,8 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
             with torch.no_grad():
                 per_prompt = reference_per_prompt_loss(params, eval_prompts)
             evaluations.append((t, per_prompt.mean().item(), per_prompt.median().item()))
+            if stop_at_divergence and not math.isfinite(evaluations[-1][1]):
+                break
         if t == n_iters:
             break
         prompts = stream.sample(batch_size)
@@ -96,7 +116,7 @@ def run(setting="setting1", n_runs=12, iters=50, rounds=5):
     def reference():
         for seed in seeds:
             for opt in ("sgd", "adam"):
-                reference_train(setting, opt, seed, get_setting(setting).learning_rate(opt), iters)
+                reference_train(setting, opt, seed, get_setting(setting).learning_rate(opt), iters, use_cache=False)
 
     engine()  # warm-up (allocator, thread pool, compiled code)
     # Rounds alternate engine and reference, and the ratio is taken per round: these machines drift by +-20-30 %

@@ -278,14 +278,15 @@ if diverged_text:
     r = runs[L].runs(optimizer=opt)[int(np.flatnonzero(runs[L].diverged(opt))[0])]
     _, _, evaluations = reference_train(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
                                         min(config["n_iters"], config["reference_iters"]),
-                                        batch_size=config["batch_size"],
-                                        eval_every=config["eval_every"])
+                                        batch_size=config["batch_size"], eval_every=config["eval_every"],
+                                        stop_at_divergence=True)
     reference_means = np.array([m for _, m, _ in evaluations])
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
                       f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}) on "
-                      f"its own for {len(evaluations[:-1]) * config['eval_every']} iterations (drawing every prompt: "
-                      f"the engine's law, another random stream), "
-                      f"{'diverged too' if not np.isfinite(reference_means).all() else 'did not diverge'}.")
+                      f"its own (drawing every prompt: the engine's law, another random stream), "
+                      + (f"diverged too: its evaluation loss left the floating-point range by iteration "
+                         f"{evaluations[-1][0]}." if not np.isfinite(reference_means).all() else
+                         f"did not diverge in {evaluations[-1][0]} iterations."))
     diverged_note = (f"**Runs that diverged** (evaluation loss NaN or infinite) at these learning rates: "
                      f"{diverged_text}. Their curves stop where the loss left the floating-point range; their late "
                      f"losses count as infinite and their condition numbers are left out (the rules above). "

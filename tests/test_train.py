@@ -18,7 +18,8 @@ def test_engine_matches_reference_loop(setting):
                    sampler="prompts", progress=False, use_cache=False)
     for r in range(result.n_runs):
         params, losses, evaluations = reference_train(setting, result.optimizer[r], int(result.seed[r]),
-                                                      float(result.lr[r]), 15, batch_size=64, eval_every=5)
+                                                      float(result.lr[r]), 15, batch_size=64, eval_every=5,
+                                                      use_cache=False)
         np.testing.assert_allclose(result.iterates[r, -1], params.numpy(), rtol=1e-3, atol=2e-5)
         np.testing.assert_allclose(result.train_loss[r], losses, rtol=1e-3)
         assert [t for t, _, _ in evaluations] == list(result.eval_iterations)
