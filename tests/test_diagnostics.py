@@ -8,7 +8,7 @@ from lintf_core.data import PromptStream, prompt_statistics
 from lintf_core.diagnostics import (condition_numbers, directional_smoothness, gradient_noise, hessians,
                                     paired_ratios, robust_condition_number, smoothness_along, smoothness_envelope,
                                     tail_statistics, true_gradient)
-from lintf_core.model import Architecture, init_params, loss_and_grad
+from lintf_core.model import Architecture, init_params, loss, loss_and_grad
 from lintf_core.settings import get_setting
 from lintf_core.train import train
 
@@ -164,3 +164,19 @@ def test_robust_condition_number_of_a_diverged_run_is_nan():
     for method in ("diagonal", "eigenvalues"):
         values = robust_condition_number(H, method)
         assert values[0].item() == pytest.approx(2.0) and torch.isnan(values[1])
+
+
+def test_token_level_hessian_matches_reverse_over_reverse():
+    """Models outside the fused kernel (Fig. 15: a learned MLP on every token, full P and Q) take the autograd path,
+    forward-over-reverse; torch.autograd.functional.hessian (reverse-over-reverse) is the independent check."""
+    setting = get_setting("nonlinear")
+    arch = Architecture.of(setting)
+    theta = init_params(arch, [0, 1], setting.init_std)
+    prompts = PromptStream(setting, 0).sample(32)
+    H = hessians(theta, arch, prompts)
+    assert H.shape == (2, arch.n_params, arch.n_params)
+    for r in range(2):
+        reference = torch.autograd.functional.hessian(lambda t: loss(t[None], arch, prompts)[0], theta[r])
+        scale = reference.abs().max().item()
+        torch.testing.assert_close(H[r], reference, rtol=0, atol=1e-5 * scale)
+        torch.testing.assert_close(H[r], H[r].T, rtol=0, atol=1e-5 * scale)
