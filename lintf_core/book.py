@@ -17,7 +17,7 @@ import yaml
 
 from .errors import ParameterError, check_choice
 from .profiles import PROFILES
-from .scorecard import MIME, at_a_glance, markdown_table, rows_of_notebook
+from .scorecard import COLUMNS, MIME, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,11 +138,14 @@ def scorecard_rows(executed):
 
 
 def scorecard_table(rows):
-    """The scorecard page's table: every row, its figure linking to the notebook."""
+    """The scorecard page's table: every row, the verdict first (with its symbol: a wide table scrolls, and the
+    verdict must not be the column off screen), its figure linking to the notebook."""
     if not rows:
         return "_No notebook has reported a scorecard row yet._\n"
-    return markdown_table([{**row, "figure": f"[{row['figure']}](../notebooks/{row['stem']}.ipynb)"}
-                           for row in rows]) + "\n"
+    columns = ("verdict", *(c for c in COLUMNS if c != "verdict"))
+    return markdown_table([{**row, "verdict": f"{SYMBOLS[row['verdict']][0]} {row['verdict']}",
+                            "figure": f"[{row['figure']}](../notebooks/{row['stem']}.ipynb)"} for row in rows],
+                          columns=columns) + "\n"
 
 
 def edition(profile):

@@ -145,3 +145,12 @@ def test_each_script_is_written_once_per_page():
     kept = drop_repeated_scripts(scripts)
     assert [(s.filename, s.attributes) for s in kept] == [
         ("_static/a.js", {}), (None, {"body": thebe}), ("_static/b.js", {"defer": "defer"}), ("", {"body": "other"})]
+
+
+def test_the_scorecard_table_puts_the_verdict_first_with_its_symbol():
+    rows = [dict(claim="Adam beats SGD", figure="Fig. 2", setting="setting1", paper="p", ours="o",
+                 verdict="partly reproduced", stem="fig02_adam_vs_sgd")]
+    header, _, line = book.scorecard_table(rows).splitlines()[:3]
+    assert header.split("|")[1].strip() == "verdict"
+    assert line.split("|")[1].strip() == "◐ partly reproduced"
+    assert "[Fig. 2](../notebooks/fig02_adam_vs_sgd.ipynb)" in line
