@@ -9,13 +9,17 @@ export LINTF_CACHE_DIR ?= $(CURDIR)/.cache/results
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # numba's compiled kernels (lintf_core/fast.py), compiled once per machine
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
-# The same numbers on every x86-64 machine with AVX2: torch's own kernels and MKL otherwise pick their code path by
-# CPU (AVX-512 here, AVX2 elsewhere), and the rounding differences grow through the chaotic training runs until the
-# nbval references no longer match (seen: a verdict flipped between two machines). numba's kernels were checked to
-# give the same bits for the host CPU and for a generic AVX2 one. `make bench` runs without these (native speed).
+# The same numbers on every x86-64 machine with AVX2: torch's own kernels, MKL and numba's LLVM otherwise pick their
+# code path by CPU (AVX-512 on one machine, AVX2 on another; LLVM also tunes unrolling per CPU model), and under
+# fastmath and in reductions that changes the last bits, which grow through the chaotic training runs until the nbval
+# references no longer match (seen: verdicts flipped between two machines). So the code path is fixed: AVX2 for
+# torch and MKL, numba compiled for a Haswell (its default features only: the empty feature list).
+# `make bench` runs without these (each library at the CPU's native speed).
 ifeq ($(shell uname -m),x86_64)
 export ATEN_CPU_CAPABILITY ?= avx2
 export MKL_CBWR ?= AVX2
+export NUMBA_CPU_NAME ?= haswell
+export NUMBA_CPU_FEATURES ?=
 endif
 
 .PHONY: setup browser site-test book paper quick test unit nbval references bench lab clean
@@ -73,7 +77,7 @@ references: $(STAMP)
 	done
 
 bench: $(STAMP)
-	env -u ATEN_CPU_CAPABILITY -u MKL_CBWR $(PY) -m lintf_core bench
+	env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u NUMBA_CPU_NAME -u NUMBA_CPU_FEATURES $(PY) -m lintf_core bench
 
 # JupyterLab on localhost with the lintf kernel: jupytext opens every notebooks/*.py as a notebook (edit, re-run,
 # save back to the .py). Ctrl-C stops it. (--allow-root: containers run as root; harmless otherwise.)
