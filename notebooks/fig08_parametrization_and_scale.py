@@ -82,7 +82,7 @@ print("right:", large_caption)
 # {glue:text}`fig08_large_quick_iters` iterations, paper {glue:text}`fig08_large_paper_iters` iterations, the rate
 # search on {glue:text}`fig08_large_paper_search_seeds` seeds and the best rates on
 # {glue:text}`fig08_large_paper_seeds` (the paper presumably trained 10,000 iterations on 6 seeds; at ~31 ms a
-# run-step its 12 runs would take about an hour here, the whole paper edition's budget).
+# run-step its 12 runs would take about an hour here, more than the paper edition's whole 40-minute budget).
 
 # %%
 left = {qk: train_profile(setting, config, query_key=qk) for qk in ("single", "separate")}
