@@ -231,4 +231,13 @@ def build(profile="paper", only=(), parameters=None):
     print("building the site:", " ".join(command), flush=True)
     if subprocess.run(command).returncode != 0:
         raise SystemExit("jupyter-book build failed (warnings count as errors); see the messages above")
+    add_favicon(BUILD / "html" / "index.html")
     print(f"site: {BUILD / 'html' / 'index.html'}")
+
+
+def add_favicon(redirect_page):
+    """jupyter-book's root index.html is a bare redirect with no icon link, so a browser asks the server for
+    /favicon.ico, which is not there: a 404 in the console (seen in headless Chromium, depending on timing)."""
+    page = redirect_page.read_text()
+    if 'rel="icon"' not in page:
+        redirect_page.write_text('<link rel="icon" href="_static/favicon.svg" />\n' + page)

@@ -154,3 +154,12 @@ def test_the_scorecard_table_puts_the_verdict_first_with_its_symbol():
     assert header.split("|")[1].strip() == "verdict"
     assert line.split("|")[1].strip() == "◐ partly reproduced"
     assert "[Fig. 2](../notebooks/fig02_adam_vs_sgd.ipynb)" in line
+
+
+def test_the_root_redirect_page_names_the_favicon(tmp_path):
+    page = tmp_path / "index.html"
+    page.write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />\n')
+    book.add_favicon(page)
+    book.add_favicon(page)
+    assert page.read_text().count('rel="icon" href="_static/favicon.svg"') == 1
+    assert 'url=book/intro.html' in page.read_text()
