@@ -56,12 +56,12 @@ quick:
 	$(MAKE) book PROFILE=quick
 
 # Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
-# then the book is built (the notebooks' results are cached by then, so this mostly checks the site build), then
-# every page of that site is opened in headless Chromium with the network off (tests/site).
+# then the site is built from those references (just checked by nbval, so not executed a second time; `make quick`
+# executes them), then every page of that site is opened in headless Chromium with the network off (tests/site).
 test: $(STAMP) browser
 	$(PY) -m pytest -q --durations=8 tests --ignore=tests/site
 	$(PY) -m pytest -q --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
-	$(PY) -m lintf_core book --profile quick
+	$(PY) -m lintf_core book --profile quick --from-references
 	$(PY) -m pytest -q tests/site
 
 # The browser test alone, on the site last built (after `make book` or `make quick`).

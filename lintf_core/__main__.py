@@ -80,7 +80,7 @@ def cmd_train(args):
 def cmd_book(args):
     from .book import build
 
-    build(profile=args.profile, only=args.only or ())
+    build(profile=args.profile, only=args.only or (), from_references=args.from_references)
 
 
 def cmd_bench(args):
@@ -115,6 +115,8 @@ def main(argv=None):
     p = sub.add_parser("book", help="execute the notebooks with papermill and build the site")
     p.add_argument("--profile", default="paper", help="paper (default: the paper edition) or quick (the preview)")
     p.add_argument("--only", action="append", help="execute only notebooks whose name starts with this (repeatable)")
+    p.add_argument("--from-references", action="store_true",
+                   help="execute nothing: build the quick edition from the committed notebooks/*.ipynb (make test)")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("bench", help="engine run-steps/s against a straightforward reference loop")

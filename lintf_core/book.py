@@ -6,6 +6,7 @@ from the settings registry) and book/scorecard.md (the rows every executed noteb
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -189,10 +190,45 @@ def _left(remaining, timings, elapsed, done):
     return f", about {_clock(sum(known))} left"
 
 
-def build(profile="paper", only=(), parameters=None):
-    """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site."""
+def reference_profile(path):
+    """The profile an executed notebook ran with: papermill's recorded parameter, else its parameters cell's."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    recorded = notebook.metadata.get("papermill", {}).get("parameters", {})
+    if "profile" in recorded:
+        return recorded["profile"]
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            found = re.search(r"^profile\s*=\s*[\"']([^\"']+)[\"']", cell.source, re.MULTILINE)
+            if found:
+                return found.group(1)
+    return None
+
+
+def stage_references(sources, executed_dir):
+    """Stage the committed notebooks/*.ipynb (nbval's references: the quick edition, executed by `make references`)
+    as the executed notebooks, after checking that each ran with the quick profile."""
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        reference = source.with_suffix(".ipynb")
+        if not reference.exists() or reference_profile(reference) != "quick":
+            raise SystemExit(f"{reference.name}: not a quick-profile reference notebook; run 'make references'")
+        shutil.copy2(reference, executed_dir / reference.name)
+        hide_injected_parameters(executed_dir / reference.name)
+
+
+def build(profile="paper", only=(), parameters=None, from_references=False):
+    """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site.
+    from_references: execute nothing, build the quick edition from the committed reference notebooks. `make test`
+    does this right after nbval has re-executed every notebook and found its checked outputs unchanged (executing
+    them a second time for the site cost ~1.5 min of CI)."""
     check_choice("profile", profile, tuple(PROFILES))
     chosen = select(only)
+    if from_references and (profile != "quick" or only or parameters):
+        raise ParameterError("from_references", from_references,
+                             "only with --profile quick, no --only and no parameters (the references are the "
+                             "quick edition of every notebook)")
     check_kernel()
     executed_dir = STAGE / "notebooks"
     STAGE.mkdir(parents=True, exist_ok=True)
@@ -206,6 +242,9 @@ def build(profile="paper", only=(), parameters=None):
     timings_path = BUILD / f"timings-{profile}.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     begin = time.perf_counter()
+    if from_references:
+        stage_references(chosen, executed_dir)
+        chosen = []
     for i, source in enumerate(chosen):
         counter = f"[{i + 1}/{len(chosen)}] {source.name}"
         elapsed = time.perf_counter() - begin

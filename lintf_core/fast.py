@@ -22,9 +22,10 @@ import torch
 from .data import PromptStatistics
 
 def supports(arch):
-    """Whether the fused kernel computes this architecture exactly."""
-    return (arch.parametrization == "sparse" and arch.attention == "linear" and arch.query_key == "single"
-            and not arch.mlp_hidden)
+    """Whether the fused kernels compute this architecture exactly: sparse linear attention without a pre-layer,
+    with one Q or with separate W_Q, W_K (Fig. 8 left). The kernels work with the score matrix Q = W_K^T W_Q; the
+    chain rule maps their gradients and Hessian-vector products back to W_Q and W_K (_to_factors)."""
+    return arch.parametrization == "sparse" and arch.attention == "linear" and not arch.mlp_hidden
 
 
 def block_size(d):
@@ -726,12 +727,31 @@ def _arrays(stats):
 
 
 def _blocks(theta, arch):
-    """Flat parameters (rows, n_params) as the kernels read them: contiguous P and Q, each (rows, L, d, d)."""
-    params = theta.reshape(len(theta), arch.n_layers, 2, arch.d, arch.d)
-    return np.ascontiguousarray(params[:, :, 0]), np.ascontiguousarray(params[:, :, 1])
+    """Flat parameters (rows, n_params) as the kernels read them: contiguous P and the score matrix Q, each (rows, L,
+    d, d); for separate query and key also (W_Q, W_K), with Q = W_K^T W_Q (model.attention_blocks), else None."""
+    params = theta.reshape(len(theta), arch.n_layers, arch.matrices_per_layer, arch.d, arch.d)
+    P = np.ascontiguousarray(params[:, :, 0])
+    if arch.query_key == "single":
+        return P, np.ascontiguousarray(params[:, :, 1]), None
+    W_Q, W_K = params[:, :, 1], params[:, :, 2]
+    return P, np.ascontiguousarray(W_K.swapaxes(-1, -2) @ W_Q), (W_Q, W_K)
+
+
+def _to_factors(parts, factors):
+    """Per-layer (P, Q) parts (..., L, 2, d, d) of a gradient as the flat parameters' (rows, n_params): unchanged for
+    a single Q; for Q = W_K^T W_Q, dL/dW_Q = W_K dL/dQ and dL/dW_K = W_Q (dL/dQ)^T. parts may carry a direction
+    axis after the run axis (Hessian-vector products; see hessian_vector_products for their extra term)."""
+    if factors is None:
+        return parts.reshape(*parts.shape[:-4], -1)
+    W_Q, W_K = (f.reshape(f.shape[0], *[1] * (parts.ndim - 5), *f.shape[1:]) for f in factors)
+    G_P, G_Q = parts[..., 0, :, :], parts[..., 1, :, :]
+    out = np.stack([G_P, W_K @ G_Q, W_Q @ G_Q.swapaxes(-1, -2)], axis=-3)
+    return out.reshape(*out.shape[:-4], -1)
 
 
 def _run(theta, arch, stats, run_data, want_grad):
+    """Per-prompt losses (runs, B) and the gradient's (P, Q) parts (runs, L, 2, d, d) (zeros without want_grad),
+    Q the score matrix; and the factors (W_Q, W_K) for separate query and key (else None)."""
     runs, L, d = theta.shape[0], arch.n_layers, arch.d
     G, z, target = _arrays(stats)
     if run_data is None:
@@ -740,45 +760,57 @@ def _run(theta, arch, stats, run_data, want_grad):
     blocks = block_size(d)
     B = G.shape[-1]
     n_blocks = (B + blocks - 1) // blocks
-    P, Q = _blocks(theta.numpy(), arch)
+    P, Q, factors = _blocks(theta.numpy(), arch)
     dtype = P.dtype
     per_prompt = np.empty((runs, B), dtype)
     grad_parts = np.zeros((runs, n_blocks if want_grad else 1, L, 2, d, d), dtype)
     _fused(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
            run_data, blocks, want_grad, per_prompt, grad_parts)
-    return per_prompt, grad_parts.sum(1).reshape(runs, -1)
+    return per_prompt, grad_parts.sum(1), factors
 
 
 def per_prompt_loss(theta, arch, stats, run_data=None):
     """(runs, B) squared errors, as model.per_prompt_loss. stats: PromptStatistics with a leading data-batch axis
     (or none); run_data[r]: the batch run r is evaluated on (default: batch r, or the one batch for all)."""
-    per_prompt, _ = _run(theta.detach(), arch, stats, run_data, False)
+    per_prompt, _, _ = _run(theta.detach(), arch, stats, run_data, False)
     return torch.from_numpy(per_prompt)
 
 
 def loss_and_grad(theta, arch, stats, run_data=None):
     """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad."""
-    per_prompt, grad = _run(theta.detach(), arch, stats, run_data, True)
-    return torch.from_numpy(per_prompt.mean(1)), torch.from_numpy(grad)
+    per_prompt, parts, factors = _run(theta.detach(), arch, stats, run_data, True)
+    return torch.from_numpy(per_prompt.mean(1)), torch.from_numpy(_to_factors(parts, factors))
 
 
 def hessian_vector_products(theta, arch, stats, directions):
     """H(theta_r) v for every run r and each of its directions: theta (runs, n_params), directions (runs, K,
     n_params), one batch `stats`; returns (runs, K, n_params). Forward-over-reverse in the compiled kernel
-    (_fused_hvp): exact, no finite differences."""
+    (_fused_hvp): exact, no finite differences. Separate W_Q, W_K: the kernel's product along
+    dQ = dW_K^T W_Q + W_K^T dW_Q, mapped by _to_factors, plus the derivative of that map itself:
+    dW_K dL/dQ for W_Q and dW_Q (dL/dQ)^T for W_K."""
     runs, K, p = directions.shape
     L, d = arch.n_layers, arch.d
     G, z, target = _arrays(stats)
-    P, Q = _blocks(theta.detach().numpy(), arch)
+    P, Q, factors = _blocks(theta.detach().numpy(), arch)
     dtype = P.dtype
-    dP, dQ = _blocks(np.asarray(directions, dtype=dtype).reshape(runs * K, p), arch)
+    dP, dQ, dfactors = _blocks(np.asarray(directions, dtype=dtype).reshape(runs * K, p), arch)
+    if factors is not None:  # the score matrix's direction, by the product rule
+        W_Q, W_K = (np.repeat(f, K, axis=0) for f in factors)
+        dW_Q, dW_K = dfactors
+        dQ = np.ascontiguousarray(dW_K.swapaxes(-1, -2) @ W_Q + W_K.swapaxes(-1, -2) @ dW_Q)
     blocks = block_size(d)
     n_blocks = (G.shape[-1] + blocks - 1) // blocks
     parts = np.zeros((runs, n_blocks, K, L, 2, d, d), dtype)
     _fused_hvp(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
                np.zeros(runs, np.int64), blocks, dP.reshape(runs, K, *dP.shape[1:]),
                dQ.reshape(runs, K, *dQ.shape[1:]), parts)
-    return torch.from_numpy(parts.sum(1).reshape(runs, K, p))
+    out = _to_factors(parts.sum(1), factors)
+    if factors is not None:
+        G_Q = _run(theta.detach(), arch, stats, np.zeros(runs, np.int64), True)[1][:, None, :, 1]  # dL/dQ
+        dW_Q, dW_K = (f.reshape(runs, K, L, d, d) for f in dfactors)
+        extra = np.stack([np.zeros_like(dW_Q), dW_K @ G_Q, dW_Q @ G_Q.swapaxes(-1, -2)], axis=-3)
+        out = out + extra.reshape(runs, K, p)
+    return torch.from_numpy(out)
 
 
 def hessians(theta, arch, stats):

@@ -163,3 +163,27 @@ def test_the_root_redirect_page_names_the_favicon(tmp_path):
     book.add_favicon(page)
     assert page.read_text().count('rel="icon" href="_static/favicon.svg"') == 1
     assert 'url=book/intro.html' in page.read_text()
+
+
+def test_the_site_from_references_takes_only_quick_profile_notebooks(tmp_path):
+    """make test builds the site from the committed references (nbval has just re-executed them); a notebook that
+    ran with another profile must not slip in, and the build refuses other profiles or a partial selection."""
+    cells = [nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("x = 1")]
+    quick, paper = tmp_path / "quick.ipynb", tmp_path / "paper.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), quick)
+    ran_paper = nbformat.v4.new_notebook(cells=cells)
+    ran_paper.metadata["papermill"] = {"parameters": {"profile": "paper"}}
+    nbformat.write(ran_paper, paper)
+    assert book.reference_profile(quick) == "quick" and book.reference_profile(paper) == "paper"
+    staged = tmp_path / "staged"
+    book.stage_references([quick.with_suffix(".py")], staged)
+    assert (staged / "quick.ipynb").exists()
+    with pytest.raises(SystemExit, match="paper.ipynb: not a quick-profile reference"):
+        book.stage_references([paper.with_suffix(".py")], staged)
+    with pytest.raises(ParameterError, match="from_references"):
+        book.build(profile="paper", from_references=True)
+    with pytest.raises(ParameterError, match="from_references"):
+        book.build(profile="quick", only=["fig02"], from_references=True)
+    # the committed references are all quick-profile notebooks
+    assert {book.reference_profile(s.with_suffix(".ipynb")) for s in book.notebook_sources()} == {"quick"}

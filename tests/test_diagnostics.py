@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lintf_core.data import PromptStream, prompt_statistics
+from lintf_core.data import PromptStatistics, PromptStream, prompt_statistics
 from lintf_core.diagnostics import (condition_numbers, directional_smoothness, gradient_noise, hessians,
                                     paired_ratios, robust_condition_number, smoothness_along, smoothness_envelope,
                                     tail_statistics, true_gradient)
@@ -19,33 +19,41 @@ def stats64(setting, batch, seed=0):
     return prompt_statistics(p)
 
 
+def float32(stats):
+    return PromptStatistics(stats.G.float(), stats.z_query.float(), stats.target.float())
+
+
 def test_hessian_matches_finite_differences_of_gradients():
+    """The Hessians the figures use (float32, the fused kernel) against central differences of the readable
+    model's float64 autograd gradient (model.loss_and_grad)."""
     setting = get_setting("setting1")
     arch = Architecture.of(setting)
-    theta = init_params(arch, [0, 1], 0.2).double()
+    theta = init_params(arch, [0, 1], 0.2)
     data = stats64(setting, 64)
-    H = hessians(theta, arch, data)
-    assert H.shape == (2, 150, 150)
-    torch.testing.assert_close(H, H.transpose(1, 2), rtol=1e-9, atol=1e-10)
+    H = hessians(theta, arch, float32(data))
+    assert H.shape == (2, 150, 150) and H.dtype == torch.float32
     eps = 1e-5
     for i in (0, 31, 149):
-        e = torch.zeros_like(theta)
+        e = torch.zeros_like(theta, dtype=torch.float64)
         e[:, i] = eps
-        column = (loss_and_grad(theta + e, arch, data)[1] - loss_and_grad(theta - e, arch, data)[1]) / (2 * eps)
-        torch.testing.assert_close(H[:, :, i], column, rtol=1e-5, atol=1e-7)
+        column = (loss_and_grad(theta.double() + e, arch, data)[1]
+                  - loss_and_grad(theta.double() - e, arch, data)[1]) / (2 * eps)
+        torch.testing.assert_close(H[:, :, i].double(), column, rtol=1e-3, atol=1e-4 * column.abs().max().item())
 
 
 def test_directional_smoothness_is_uHu_of_the_full_hessian():
     setting = get_setting("setting3")
     arch = Architecture.of(setting)
-    theta = init_params(arch, [0, 1, 2], 0.1).double()
-    data = stats64(setting, 64)
-    u = torch.randn(3, arch.n_params, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    H = hessians(theta, arch, data)
-    expected = torch.einsum("ri,rij,rj->r", u, H, u) / (u * u).sum(1)
-    torch.testing.assert_close(directional_smoothness(theta, u, arch, data), expected, rtol=1e-9, atol=1e-12)
+    theta = init_params(arch, [0, 1, 2], 0.1)
+    data = float32(stats64(setting, 64))
+    u = torch.randn(3, arch.n_params, generator=torch.Generator().manual_seed(0))
+    H = hessians(theta, arch, data).double()
+    expected = torch.einsum("ri,rij,rj->r", u.double(), H, u.double()) / (u.double() ** 2).sum(1)
+    torch.testing.assert_close(directional_smoothness(theta, u, arch, data).double(), expected, rtol=1e-4,
+                               atol=1e-7)
     # scale invariance: only the direction matters
-    torch.testing.assert_close(directional_smoothness(theta, 7 * u, arch, data), expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(directional_smoothness(theta, 7 * u, arch, data).double(), expected, rtol=1e-4,
+                               atol=1e-7)
 
 
 def test_robust_condition_number_on_known_matrices():

@@ -13,9 +13,9 @@ from lintf_core.settings import get_setting
 from lintf_core.train import train
 
 
-def _case(name, batch=200, runs=3, std=0.2):
+def _case(name, batch=200, runs=3, std=0.2, query_key=None):
     setting = get_setting(name)
-    arch = Architecture.of(setting)
+    arch = Architecture.of(setting, query_key=query_key)
     theta = init_params(arch, range(runs), std)
     stats = prompt_statistics(PromptStream(setting, 0, EVAL).sample(batch))
     return arch, theta, stats
@@ -25,10 +25,11 @@ def _double(stats):
     return PromptStatistics(stats.G.double(), stats.z_query.double(), stats.target.double())
 
 
-@pytest.mark.parametrize("name", ["setting1", "setting2", "depth2", "depth8", "large"])
-def test_fused_loss_and_gradient_equal_the_readable_model(name):
+@pytest.mark.parametrize("name, query_key", [("setting1", None), ("setting2", None), ("depth2", None),
+                                             ("depth8", None), ("large", None), ("setting1", "separate")])
+def test_fused_loss_and_gradient_equal_the_readable_model(name, query_key):
     arch, theta, stats = _case(name, std=0.05 if name in ("depth8", "large") else 0.2,
-                               batch=40 if name == "large" else 200)
+                               batch=40 if name == "large" else 200, query_key=query_key)
     assert fast.supports(arch)
     loss_ref, grad_ref = model.loss_and_grad(theta.double(), arch, _double(stats))
     loss, grad = fast.loss_and_grad(theta, arch, stats)
@@ -50,9 +51,9 @@ def test_each_run_reads_its_own_batch():
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
 
 
-@pytest.mark.parametrize("name", ["setting1", "depth4"])
-def test_fused_hessians_equal_autograd_hessians(name):
-    arch, theta, stats = _case(name, batch=100, runs=2)
+@pytest.mark.parametrize("name, query_key", [("setting1", None), ("depth4", None), ("setting1", "separate")])
+def test_fused_hessians_equal_autograd_hessians(name, query_key):
+    arch, theta, stats = _case(name, batch=100, runs=2, query_key=query_key)
     H = fast.hessians(theta, arch, stats)
     for r in range(2):
         reference = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
