@@ -23,6 +23,9 @@ MAGIC = b"LINTF-CACHE-1\n"
 ROOT = Path(__file__).resolve().parent.parent
 # Modules whose code changes the numbers; editing any of them invalidates every entry.
 NUMERIC_MODULES = ("settings", "data", "model", "fast", "fast_tokens", "optim", "train", "diagnostics")
+# The code path each library computes with (the Makefile fixes them on x86-64; README, "When CI's nbval fails"):
+# they move last bits, so a result computed under other values is another result and must not be served.
+CODE_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
 
 
 def cache_dir():
@@ -39,7 +42,8 @@ def code_version():
 
 
 def key_of(config):
-    text = json.dumps({"config": config, "code": code_version()}, sort_keys=True, default=str)
+    code_path = {name: os.environ.get(name) for name in CODE_PATH_VARIABLES}
+    text = json.dumps({"config": config, "code": code_version(), "code_path": code_path}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

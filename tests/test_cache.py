@@ -24,6 +24,21 @@ def test_key_depends_on_config_and_code_version(monkeypatch):
     assert cache.key_of({"a": 1}) != before
 
 
+def test_the_key_holds_the_code_path(monkeypatch):
+    """Results computed on another code path (AVX-512 numba, MKL's own choice) differ in their last bits."""
+    for name in cache.CODE_PATH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    native = cache.key_of({"a": 1})
+    monkeypatch.setenv("NUMBA_CPU_NAME", "haswell")
+    haswell = cache.key_of({"a": 1})
+    assert haswell != native
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "")  # the Makefile's empty list is a value of its own
+    assert cache.key_of({"a": 1}) not in (native, haswell)
+    monkeypatch.delenv("NUMBA_CPU_NAME")
+    monkeypatch.delenv("NUMBA_CPU_FEATURES")
+    assert cache.key_of({"a": 1}) == native
+
+
 def damaged_entries_are_recomputed(damage):
     key = cache.key_of({"damaged": damage.__name__})
     cache.save(key, payload())
