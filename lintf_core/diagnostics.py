@@ -15,7 +15,7 @@ from scipy import stats as scipy_stats
 from tqdm import tqdm
 
 from . import cache, fast
-from .data import EVAL, NOISE, TRUE_GRADIENT, PromptStatistics, PromptStream
+from .data import EVAL, NOISE, TRUE_GRADIENT, Prompts, PromptStatistics, PromptStream
 from .errors import ParameterError, check_positive
 from .model import Architecture, init_params, loss, loss_and_grad, model_input
 from .settings import Setting, get_setting
@@ -24,6 +24,8 @@ def _loss_and_grad(theta, arch, data):
     """model.loss_and_grad, by the fused kernel (fast.py) where it applies."""
     if fast.supports(arch) and isinstance(data, PromptStatistics):
         return fast.loss_and_grad(theta, arch, data)
+    if fast.supports_full(arch) and isinstance(data, Prompts):
+        return fast.loss_and_grad_full(theta, arch, data)
     return loss_and_grad(theta, arch, data)
 
 

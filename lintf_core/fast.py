@@ -1,5 +1,6 @@
-"""Fast paths for the authors' parametrization (sparse, linear attention, one Q, no pre-layer), tested against
-the readable model in model.py (tests/test_fast.py: values, gradients, Hessians).
+"""Fast paths for the authors' parametrization (sparse, linear attention, no pre-layer; one Q, or separate W_Q, W_K
+through Q = W_K^T W_Q), tested against the readable model in model.py (tests/test_fast.py: values, gradients,
+Hessians).
 
 1. A fused forward + backward of the d x d statistics form (model._predict_statistics_sparse), compiled by numba
    (LLVM ships in its wheel; no system compiler). Per prompt, layer by layer:
@@ -38,6 +39,9 @@ def block_size(d):
 # Per-example products in the layout (d, d, examples), examples innermost: every innermost loop is a vectorised
 # pass over a block of examples. P, Q: a run's matrix, shared by its examples. These overwrite their output; the
 # _acc_* versions below (for the tangent pass) add to it.
+# Measured, not kept (2026-12-01): these products with d a compile-time constant (each d its own compiled kernel) and
+# the sum over k innermost, unrolled inside the loop over examples: the same bits, 1.14x on the 12-run gradient and
+# 1.05x on Hessians at d = 5, but 2-3x the compile time for every (dtype, d), and over 4 min at d = 20.
 @numba.njit(fastmath=True)
 def _pm(P, X, out):  # out[i,j,:] = sum_k P[i,k] X[k,j,:]   (a run's matrix times each example's)
     d, n = out.shape[0], out.shape[2]
@@ -717,6 +721,165 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                         dbb[i, e] += dgy[e] * u[l, i, e] + gy[e] * du[l, i, e]
                 _acc_pv(dQk[l].T, ub, dxb)
                 _acc_pv(Qr[l].T, dub, dxb)
+
+
+# ---- Fig. 15's model: a learned pre-layer, then (d+1) x (d+1) P and Q ---------------------------------------------
+
+@numba.njit(parallel=True, cache=True)
+def _fused_full(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar):
+    """Full P, Q (runs, L, k, k), k = d + 1, on each run's own tokens (a learned pre-layer maps every run's
+    covariates): xs (runs, N + 1, d, B) the mapped covariates, the query last; y (runs, N, B) the context labels;
+    target (runs, B). Per prompt: G_0 = (1/N) sum_t z_t z_t^T over the context tokens z_t = [x_t; y_t],
+    z_0 = [x_query; 0]; layer by layer every token moves by A_l = I + P_l G_l Q_l: z_{l+1} = A_l z_l,
+    G_{l+1} = A_l G_l A_l^T; the prediction is -z_L[d] (model.predict_statistics). Squared errors into per_prompt
+    (runs, B); of the batch-mean loss, the attention parameters' gradient in block parts grad_parts[r, block, layer,
+    {P, Q}] and the mapped covariates' adjoints xs_bar (like xs), which torch carries back through the pre-layer."""
+    n_blocks = (xs.shape[-1] + block - 1) // block
+    for task in numba.prange(P.shape[0] * n_blocks):
+        _full_block(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar, task // n_blocks, task % n_blocks)
+
+
+@numba.njit(fastmath=True, cache=True)
+def _full_block(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar, r, blk):
+    L, k = P.shape[1], P.shape[2]
+    N, d, B = y.shape[1], k - 1, xs.shape[-1]
+    dtype = P.dtype
+    lo = blk * block
+    n = min(block, B - lo)
+    G = np.zeros((L, k, k, n), dtype)
+    M = np.empty((L, k, k, n), dtype)
+    A = np.empty((L, k, k, n), dtype)
+    AG = np.empty((L, k, k, n), dtype)  # A_l G_l, read again by the backward
+    z = np.zeros((L + 1, k, n), dtype)
+    for t in range(N):  # G_0 from the context tokens
+        for i in range(k):
+            for j in range(i + 1):
+                for e in range(n):
+                    zi = xs[r, t, i, lo + e] if i < d else y[r, t, lo + e]
+                    zj = xs[r, t, j, lo + e] if j < d else y[r, t, lo + e]
+                    G[0, i, j, e] += zi * zj
+    for i in range(k):
+        for j in range(i + 1):
+            for e in range(n):
+                G[0, i, j, e] /= N
+                G[0, j, i, e] = G[0, i, j, e]
+    for i in range(d):
+        for e in range(n):
+            z[0, i, e] = xs[r, N, i, lo + e]
+    for l in range(L):
+        _pm(P[r, l], G[l], M[l])
+        _mp(M[l], Q[r, l], A[l])
+        for i in range(k):
+            for e in range(n):
+                A[l, i, i, e] += 1
+        _mv(A[l], z[l], z[l + 1])
+        if l + 1 < L:  # G_L is never read
+            _mm(A[l], G[l], AG[l])
+            _mmt(AG[l], A[l], G[l + 1])
+    residual = np.empty(n, dtype)
+    for e in range(n):
+        residual[e] = -z[L, d, e] - target[r, lo + e]
+        per_prompt[r, lo + e] = residual[e] * residual[e]
+    # backward; the prediction is -z_L[d], loss = mean(residual^2)
+    z_bar = np.zeros((k, n), dtype)
+    for e in range(n):
+        z_bar[d, e] = -2 * residual[e] / B
+    G_bar = np.zeros((k, k, n), dtype)
+    A_bar = np.empty((k, k, n), dtype)
+    M_bar = np.empty((k, k, n), dtype)
+    tmp = np.empty((k, k, n), dtype)
+    G_new = np.empty((k, k, n), dtype)
+    z_new = np.empty((k, n), dtype)
+    grads = grad_parts[r, blk]
+    for l in range(L - 1, -1, -1):
+        # z_{l+1} = A z_l:  A_bar = z_bar z_l^T, z_l's adjoint A^T z_bar
+        for i in range(k):
+            for j in range(k):
+                for e in range(n):
+                    A_bar[i, j, e] = z_bar[i, e] * z[l, j, e]
+        _mtv(A[l], z_bar, z_new)
+        if l + 1 < L:  # G_{l+1} = A G A^T (G symmetric):  A_bar += (G_bar + G_bar^T) A G,  G_l's share A^T G_bar A
+            for i in range(k):
+                for j in range(k):
+                    for e in range(n):
+                        tmp[i, j, e] = G_bar[i, j, e] + G_bar[j, i, e]
+            _mm(tmp, AG[l], M_bar)
+            for i in range(k):
+                for j in range(k):
+                    for e in range(n):
+                        A_bar[i, j, e] += M_bar[i, j, e]
+            _mtm(A[l], G_bar, tmp)
+            _mm(tmp, A[l], G_new)
+        else:
+            G_new[:] = 0
+        # A = I + M Q, M = P G:  Q_bar += M^T A_bar,  M_bar = A_bar Q^T,  P_bar += M_bar G (= M_bar G^T),
+        # G_l's share P^T M_bar
+        _reduce_mtm(M[l], A_bar, grads[l, 1])
+        _mp(A_bar, Q[r, l].T, M_bar)
+        _reduce_mm(M_bar, G[l], grads[l, 0])
+        _pm(P[r, l].T, M_bar, tmp)
+        for i in range(k):
+            for j in range(k):
+                for e in range(n):
+                    G_bar[i, j, e] = G_new[i, j, e] + tmp[i, j, e]
+            for e in range(n):
+                z_bar[i, e] = z_new[i, e]
+    # G_0 = (1/N) sum_t z_t z_t^T:  z_t's adjoint (1/N) (G_bar + G_bar^T) z_t (its covariate rows); the query's z_bar
+    for i in range(k):
+        for j in range(k):
+            for e in range(n):
+                tmp[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
+    for t in range(N):
+        for i in range(d):
+            for e in range(n):
+                acc = tmp[i, d, e] * y[r, t, lo + e]
+                for j in range(d):
+                    acc += tmp[i, j, e] * xs[r, t, j, lo + e]
+                xs_bar[r, t, i, lo + e] = acc
+    for i in range(d):
+        for e in range(n):
+            xs_bar[r, N, i, lo + e] = z_bar[i, e]
+
+
+def supports_full(arch):
+    """Whether loss_and_grad_full applies: Fig. 15's model (linear attention, the full parametrization, one Q, a
+    learned pre-layer)."""
+    return (arch.parametrization == "full" and arch.attention == "linear" and arch.query_key == "single"
+            and arch.mlp_hidden > 0)
+
+
+def loss_and_grad_full(theta, arch, prompts, run_data=None):
+    """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad on Prompts, for Fig. 15's
+    model. prompts: one batch, or one per seed (leading axis; run_data[r] is run r's, default: batch r, or the one
+    batch for all). The pre-layer maps each run's covariates in torch, with autograd; the statistics and the
+    attention layers are the compiled kernel's (_fused_full), whose adjoints of the mapped covariates torch then
+    carries back through the pre-layer."""
+    from .data import stack_prompts
+    from .model import attention_matrices, pre_layer
+
+    runs = theta.shape[0]
+    if prompts.w.dim() == 2:  # one batch for all runs: give it a leading axis
+        prompts = stack_prompts([prompts])
+    if run_data is None:
+        run_data = np.zeros(runs, np.int64) if prompts.w.shape[0] == 1 else np.arange(runs)
+    prompts = prompts.select(torch.as_tensor(np.asarray(run_data, dtype=np.int64)))
+    theta = theta.detach().requires_grad_(True)
+    x, x_query = pre_layer(theta, arch, prompts.x), pre_layer(theta, arch, prompts.x_query)  # (runs, B, N|-, d)
+    tokens = torch.cat([x, x_query.unsqueeze(-2)], -2)  # (runs, B, N + 1, d)
+    P, Q = (np.ascontiguousarray(m.detach().numpy()) for m in attention_matrices(theta, arch))
+    dtype, L, k = P.dtype, arch.n_layers, arch.d + 1
+    xs = np.ascontiguousarray(tokens.detach().permute(0, 2, 3, 1).numpy(), dtype=dtype)  # (runs, N + 1, d, B)
+    y = np.ascontiguousarray(prompts.y.permute(0, 2, 1).numpy(), dtype=dtype)  # (runs, N, B)
+    target = np.ascontiguousarray(prompts.y_query.numpy(), dtype=dtype)
+    B = xs.shape[-1]
+    blocks = block_size(k)
+    per_prompt = np.empty((runs, B), dtype)
+    parts = np.zeros((runs, (B + blocks - 1) // blocks, L, 2, k, k), dtype)
+    xs_bar = np.empty_like(xs)
+    _fused_full(P, Q, xs, y, target, blocks, per_prompt, parts, xs_bar)
+    (grad,) = torch.autograd.grad(tokens, theta, torch.from_numpy(xs_bar).permute(0, 3, 1, 2))  # the pre-layer's
+    grad[:, :arch.n_attention_params] = torch.from_numpy(parts.sum(1).reshape(runs, -1))
+    return torch.from_numpy(per_prompt.mean(1)), grad
 
 
 def _arrays(stats):

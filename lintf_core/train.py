@@ -193,6 +193,7 @@ def _train(setting, arch, runs, config, progress):
     eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
     fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
     fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
+    fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer in torch, the rest compiled
     run_data = run_seed.numpy()
 
     def draw():  # one fresh batch per seed; the runs of a seed all see it
@@ -232,6 +233,9 @@ def _train(setting, arch, runs, config, progress):
         elif fused_tokens:
             value, grad = fast_tokens.loss_and_grad(theta, arch, stack_prompts([s.sample(batch_size) for s in streams]),
                                                     run_data)
+        elif fused_full:
+            value, grad = fast.loss_and_grad_full(theta, arch, stack_prompts([s.sample(batch_size) for s in streams]),
+                                                  run_data)
         else:
             batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
             value, grad = loss_and_grad(theta, arch, batch)

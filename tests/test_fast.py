@@ -7,7 +7,8 @@ import torch
 from scipy import stats as scipy_stats
 
 from lintf_core import fast, model
-from lintf_core.data import EVAL, TRAIN, PromptStatistics, PromptStream, prompt_statistics, sample_statistics
+from lintf_core.data import (EVAL, TRAIN, PromptStatistics, PromptStream, prompt_statistics, sample_statistics,
+                             stack_prompts)
 from lintf_core.model import Architecture, init_params
 from lintf_core.settings import get_setting
 from lintf_core.train import train
@@ -70,6 +71,27 @@ def test_fused_directional_smoothness_is_u_h_u():
         H = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
         u = direction[r].double()
         np.testing.assert_allclose(smoothness[r].item(), (u @ H @ u / (u @ u)).item(), rtol=1e-3)
+
+
+def test_fig15_kernel_equals_the_readable_model():
+    """The learned pre-layer + full P, Q path (fast.loss_and_grad_full) against autograd through model.py, on one
+    batch per seed (each run reading its own) and on one batch for all runs."""
+    setting = get_setting("nonlinear")
+    arch = Architecture.of(setting)
+    assert fast.supports_full(arch) and not fast.supports(arch)
+    prompts = stack_prompts([PromptStream(setting, s, TRAIN).sample(300) for s in range(2)])
+    theta = init_params(arch, range(3), 0.2)
+    run_data = np.array([1, 0, 1])
+    loss, grad = fast.loss_and_grad_full(theta, arch, prompts, run_data)
+    loss_ref, grad_ref = model.loss_and_grad(theta, arch, prompts.select(torch.from_numpy(run_data)))
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-4)
+    np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
+    a = arch.n_attention_params  # the pre-layer's part (torch, from the kernel's adjoints) on its own scale
+    np.testing.assert_allclose(grad[:, a:], grad_ref[:, a:], rtol=2e-3, atol=2e-4 * grad_ref[:, a:].abs().max().item())
+    one = prompts.select(0)
+    loss, grad = fast.loss_and_grad_full(theta, arch, one)
+    loss_ref, grad_ref = model.loss_and_grad(theta, arch, one)
+    np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
 
 
 def test_a_diverged_run_gives_nan_and_leaves_the_others_alone():
