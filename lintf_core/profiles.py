@@ -15,7 +15,8 @@ PROFILES = {
     #   iterations, the grid (no rate is published), and large_final_seeds, the seeds then trained at each
     #   optimizer's best rate (the same list as large_seeds: the search's own runs are shown); reduced in both
     #   profiles, as its page states.
-    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP: ~6x Setting 1's cost a step, ~5 s per Hessian):
+    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP: ~7 ms a run-step in fast.loss_and_grad_full, ~8.5 s per
+    #   Hessian through torch.func):
     #   seeds (paper: the authors' 0-4), iterations, the stride of its condition numbers, and its noise sample.
     # poster_*: the poster chapter's synthetic runs (full-batch gradient descent): seeds and iterations.
     # grid_*: the Table 2 learning-rate search: seeds and iterations of its short runs.
