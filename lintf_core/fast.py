@@ -20,7 +20,8 @@ import numba
 import numpy as np
 import torch
 
-from .data import PromptStatistics
+from .data import PromptStatistics, stack_prompts
+from .model import attention_matrices, pre_layer
 
 def supports(arch):
     """Whether the fused kernels compute this architecture exactly: sparse linear attention without a pre-layer,
@@ -854,9 +855,6 @@ def loss_and_grad_full(theta, arch, prompts, run_data=None):
     batch for all). The pre-layer maps each run's covariates in torch, with autograd; the statistics and the
     attention layers are the compiled kernel's (_fused_full), whose adjoints of the mapped covariates torch then
     carries back through the pre-layer."""
-    from .data import stack_prompts
-    from .model import attention_matrices, pre_layer
-
     runs = theta.shape[0]
     if prompts.w.dim() == 2:  # one batch for all runs: give it a leading axis
         prompts = stack_prompts([prompts])
