@@ -99,9 +99,10 @@ def hessians(theta, arch, data, chunk=16):
     data: PromptStatistics or Prompts shared by all runs. Forward-over-reverse: the Jacobian-vector products of the
     gradient with the unit vectors, `chunk` at a time (measured on Fig. 15's model, 386 parameters, 1,000 prompts:
     ~7 s a Hessian at chunk 16 against ~9 s reverse-over-reverse at its best chunk, 64; larger chunks are slower).
-    The authors' parametrization goes through the fused kernel instead (fast.hessians: forward-over-reverse, all
-    runs in one call)."""
-    if fast.supports(arch) and isinstance(data, PromptStatistics):
+    The authors' parametrization and Fig. 15's model go through the fused kernels instead (fast.hessians:
+    forward-over-reverse; Fig. 15's ~1.7 s a Hessian)."""
+    if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
+                                                                        and isinstance(data, Prompts)):
         return fast.hessians(theta, arch, data)
     out = []
     for row in theta:
@@ -133,7 +134,8 @@ def directional_smoothness(theta, direction, arch, data):
     """u^T H(theta) u / |u|^2 per run, for directions (runs, n_params) (e.g. the step actually taken): one
     forward-over-reverse pass (jvp of the gradient), no Hessian formed (the fused kernel's tangent pass where it
     applies)."""
-    if fast.supports(arch) and isinstance(data, PromptStatistics):
+    if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
+                                                                        and isinstance(data, Prompts)):
         return fast.directional_smoothness(theta, direction, arch, data)
     def grad(t):
         return torch.func.grad(lambda tt: loss(tt, arch, data).sum())(t)

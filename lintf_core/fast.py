@@ -14,6 +14,9 @@ Hessians).
    and kept; each direction then costs one tangent pass. Hessians are the products with every unit vector,
    directional smoothness the product with the step.
 3. The direct sampler of Gaussian prompts' statistics (data.sample_statistics), drawn in compiled code.
+4. Fig. 15's model (a learned pre-layer, then full P, Q): the pre-layer in torch, each prompt's statistics of the
+   mapped tokens and the attention layers fused (_fused_full), and its Hessian-vector products by the same
+   forward-over-reverse (_fused_full_hvp), the pre-layer's derivatives written out as batched products.
 """
 
 import numba
@@ -747,6 +750,42 @@ def _full_block(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar, r, b
     dtype = P.dtype
     lo = blk * block
     n = min(block, B - lo)
+    G, M, A, AG, z = _full_forward(P, Q, xs, y, r, lo, n)
+    residual = np.empty(n, dtype)
+    for e in range(n):
+        residual[e] = -z[L, d, e] - target[r, lo + e]
+        per_prompt[r, lo + e] = residual[e] * residual[e]
+    # backward; the prediction is -z_L[d], loss = mean(residual^2)
+    z_bar = np.zeros((k, n), dtype)
+    for e in range(n):
+        z_bar[d, e] = -2 * residual[e] / B
+    kept = _full_backward(P, Q, G, M, A, AG, z, z_bar, r, grad_parts[r, blk])
+    G_bar, z_bar = kept[0], kept[1]
+    # G_0 = (1/N) sum_t z_t z_t^T:  z_t's adjoint (1/N) (G_bar + G_bar^T) z_t (its covariate rows); the query's z_bar
+    tmp = np.empty((k, k, n), dtype)
+    for i in range(k):
+        for j in range(k):
+            for e in range(n):
+                tmp[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
+    for t in range(N):
+        for i in range(d):
+            for e in range(n):
+                acc = tmp[i, d, e] * y[r, t, lo + e]
+                for j in range(d):
+                    acc += tmp[i, j, e] * xs[r, t, j, lo + e]
+                xs_bar[r, t, i, lo + e] = acc
+    for i in range(d):
+        for e in range(n):
+            xs_bar[r, N, i, lo + e] = z_bar[i, e]
+
+
+@numba.njit(fastmath=True)
+def _full_forward(P, Q, xs, y, r, lo, n):
+    """_fused_full's forward for run r's examples lo .. lo + n, everything kept: G_l, M_l = P_l G_l, A_l, A_l G_l
+    (layers), z_l (tokens 0 .. L: the query's)."""
+    L, k = P.shape[1], P.shape[2]
+    N, d = y.shape[1], k - 1
+    dtype = P.dtype
     G = np.zeros((L, k, k, n), dtype)
     M = np.empty((L, k, k, n), dtype)
     A = np.empty((L, k, k, n), dtype)
@@ -777,69 +816,205 @@ def _full_block(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar, r, b
         if l + 1 < L:  # G_L is never read
             _mm(A[l], G[l], AG[l])
             _mmt(AG[l], A[l], G[l + 1])
-    residual = np.empty(n, dtype)
-    for e in range(n):
-        residual[e] = -z[L, d, e] - target[r, lo + e]
-        per_prompt[r, lo + e] = residual[e] * residual[e]
-    # backward; the prediction is -z_L[d], loss = mean(residual^2)
-    z_bar = np.zeros((k, n), dtype)
-    for e in range(n):
-        z_bar[d, e] = -2 * residual[e] / B
+    return G, M, A, AG, z
+
+
+@numba.njit(fastmath=True)
+def _full_backward(P, Q, G, M, A, AG, z, z_bar, r, grads):
+    """_fused_full's backward from z_bar, the adjoint of z_L (k, n): the attention parameters' gradient added into
+    grads[layer, {P, Q}]. Returns (the adjoint of G_0, of z_0, and per layer the adjoints the tangent pass reads: of
+    z_{l+1} and G_{l+1} entering layer l, A_bar, M_bar, A^T G_bar and G_bar + G_bar^T)."""
+    L, k, n = P.shape[1], P.shape[2], z.shape[-1]
+    dtype = P.dtype
+    zb_in = np.empty((L, k, n), dtype)
+    Gb_in = np.zeros((L, k, k, n), dtype)
+    Ab = np.empty((L, k, k, n), dtype)
+    Mb = np.empty((L, k, k, n), dtype)
+    AtGb = np.zeros((L, k, k, n), dtype)
+    T = np.zeros((L, k, k, n), dtype)
     G_bar = np.zeros((k, k, n), dtype)
-    A_bar = np.empty((k, k, n), dtype)
-    M_bar = np.empty((k, k, n), dtype)
+    scratch = np.empty((k, k, n), dtype)
     tmp = np.empty((k, k, n), dtype)
     G_new = np.empty((k, k, n), dtype)
     z_new = np.empty((k, n), dtype)
-    grads = grad_parts[r, blk]
     for l in range(L - 1, -1, -1):
+        zb_in[l] = z_bar
         # z_{l+1} = A z_l:  A_bar = z_bar z_l^T, z_l's adjoint A^T z_bar
         for i in range(k):
             for j in range(k):
                 for e in range(n):
-                    A_bar[i, j, e] = z_bar[i, e] * z[l, j, e]
+                    Ab[l, i, j, e] = z_bar[i, e] * z[l, j, e]
         _mtv(A[l], z_bar, z_new)
         if l + 1 < L:  # G_{l+1} = A G A^T (G symmetric):  A_bar += (G_bar + G_bar^T) A G,  G_l's share A^T G_bar A
+            Gb_in[l] = G_bar
             for i in range(k):
                 for j in range(k):
                     for e in range(n):
-                        tmp[i, j, e] = G_bar[i, j, e] + G_bar[j, i, e]
-            _mm(tmp, AG[l], M_bar)
+                        T[l, i, j, e] = G_bar[i, j, e] + G_bar[j, i, e]
+            _mm(T[l], AG[l], scratch)
             for i in range(k):
                 for j in range(k):
                     for e in range(n):
-                        A_bar[i, j, e] += M_bar[i, j, e]
-            _mtm(A[l], G_bar, tmp)
-            _mm(tmp, A[l], G_new)
+                        Ab[l, i, j, e] += scratch[i, j, e]
+            _mtm(A[l], G_bar, AtGb[l])
+            _mm(AtGb[l], A[l], G_new)
         else:
             G_new[:] = 0
         # A = I + M Q, M = P G:  Q_bar += M^T A_bar,  M_bar = A_bar Q^T,  P_bar += M_bar G (= M_bar G^T),
         # G_l's share P^T M_bar
-        _reduce_mtm(M[l], A_bar, grads[l, 1])
-        _mp(A_bar, Q[r, l].T, M_bar)
-        _reduce_mm(M_bar, G[l], grads[l, 0])
-        _pm(P[r, l].T, M_bar, tmp)
+        _reduce_mtm(M[l], Ab[l], grads[l, 1])
+        _mp(Ab[l], Q[r, l].T, Mb[l])
+        _reduce_mm(Mb[l], G[l], grads[l, 0])
+        _pm(P[r, l].T, Mb[l], tmp)
         for i in range(k):
             for j in range(k):
                 for e in range(n):
                     G_bar[i, j, e] = G_new[i, j, e] + tmp[i, j, e]
             for e in range(n):
                 z_bar[i, e] = z_new[i, e]
-    # G_0 = (1/N) sum_t z_t z_t^T:  z_t's adjoint (1/N) (G_bar + G_bar^T) z_t (its covariate rows); the query's z_bar
+    return G_bar, z_bar, zb_in, Gb_in, Ab, Mb, AtGb, T
+
+
+@numba.njit(parallel=True, cache=True)
+def _fused_full_hvp(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, dxs_bar):
+    """Hessian-vector products through _fused_full by forward-over-reverse (dual numbers): for run r and each of
+    its K directions, the tangent of the attention parameters' gradient along (dP[r, c], dQ[r, c]) (L, k, k) and
+    the mapped covariates' tangent dxs[r, c] (N + 1, d, B), block partial sums into hvp_parts[r, block, c, layer,
+    {P, Q}], and the tangent of the covariates' adjoints into dxs_bar[r, c] (torch carries it, and the pre-layer's
+    own second derivative, back to the pre-layer's parameters). moves=False: the covariates have no tangent (dxs is
+    not read). A block's forward and backward are computed once and kept; each direction then costs a tangent
+    pass."""
+    n_blocks = (xs.shape[-1] + block - 1) // block
+    for task in numba.prange(P.shape[0] * n_blocks):
+        _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, dxs_bar, task // n_blocks,
+                        task % n_blocks)
+
+
+@numba.njit(fastmath=True, cache=True)
+def _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, dxs_bar, r, blk):
+    L, k = P.shape[1], P.shape[2]
+    N, d, B = y.shape[1], k - 1, xs.shape[-1]
+    K = dP.shape[1]
+    dtype = P.dtype
+    lo = blk * block
+    n = min(block, B - lo)
+    Pr, Qr = P[r], Q[r]
+    G, M, A, AG, z = _full_forward(P, Q, xs, y, r, lo, n)
+    z_bar = np.zeros((k, n), dtype)
+    for e in range(n):
+        z_bar[d, e] = -2 * (-z[L, d, e] - target[r, lo + e]) / B
+    G_bar, _, zb_in, Gb_in, Ab, Mb, AtGb, T = _full_backward(P, Q, G, M, A, AG, z, z_bar, r,
+                                                              np.zeros((L, 2, k, k), dtype))
+    T0 = np.empty((k, k, n), dtype)  # (G_0's adjoint + its transpose) / N, as _full_block
     for i in range(k):
         for j in range(k):
             for e in range(n):
-                tmp[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
-    for t in range(N):
+                T0[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
+    dG = np.zeros((L, k, k, n), dtype)
+    dM = np.zeros((L, k, k, n), dtype)
+    dA = np.zeros((L, k, k, n), dtype)
+    dAG = np.zeros((L, k, k, n), dtype)
+    dz = np.zeros((L + 1, k, n), dtype)
+    dzb = np.zeros((k, n), dtype)
+    dzb_new = np.zeros((k, n), dtype)
+    dGb = np.zeros((k, k, n), dtype)
+    dGb_new = np.zeros((k, k, n), dtype)
+    dAb = np.zeros((k, k, n), dtype)
+    dMb = np.zeros((k, k, n), dtype)
+    dT = np.zeros((k, k, n), dtype)
+    tmp = np.zeros((k, k, n), dtype)
+    for c in range(K):
+        dPc, dQc, dx = dP[r, c], dQ[r, c], dxs[r, c]
+        H = hvp_parts[r, blk, c]
+        for arr in (dG, dM, dA, dAG):
+            arr[:] = 0
+        dz[:] = 0
+        # tangent forward: dG_0 = (1/N) sum_t (dz_t z_t^T + z_t dz_t^T), dz_t = [dx_t; 0]
+        if moves:
+            for t in range(N):
+                for i in range(d):
+                    for j in range(i + 1):
+                        for e in range(n):
+                            dG[0, i, j, e] += (dx[t, i, lo + e] * xs[r, t, j, lo + e]
+                                               + xs[r, t, i, lo + e] * dx[t, j, lo + e])
+                for j in range(d):  # the label row (its tangent is 0)
+                    for e in range(n):
+                        dG[0, d, j, e] += y[r, t, lo + e] * dx[t, j, lo + e]
+            for i in range(k):
+                for j in range(i + 1):
+                    for e in range(n):
+                        dG[0, i, j, e] /= N
+                        dG[0, j, i, e] = dG[0, i, j, e]
+            for i in range(d):
+                for e in range(n):
+                    dz[0, i, e] = dx[N, i, lo + e]
+        for l in range(L):
+            _acc_pm(dPc[l], G[l], dM[l])
+            _acc_pm(Pr[l], dG[l], dM[l])
+            _acc_mp(dM[l], Qr[l], dA[l])
+            _acc_mp(M[l], dQc[l], dA[l])
+            _acc_mv(dA[l], z[l], dz[l + 1])
+            _acc_mv(A[l], dz[l], dz[l + 1])
+            if l + 1 < L:
+                _acc_mm(dA[l], G[l], dAG[l])
+                _acc_mm(A[l], dG[l], dAG[l])
+                _acc_mmt(dAG[l], A[l], dG[l + 1])
+                _acc_mmt(AG[l], dA[l], dG[l + 1])
+        # tangent backward, line by line of _full_backward
+        dzb[:] = 0
+        for e in range(n):
+            dzb[d, e] = 2 * dz[L, d, e] / B
+        dGb[:] = 0
+        for l in range(L - 1, -1, -1):
+            dAb[:] = 0
+            _acc_outer(dzb, z[l], dAb)
+            _acc_outer(zb_in[l], dz[l], dAb)
+            dzb_new[:] = 0
+            _acc_mtv(dA[l], zb_in[l], dzb_new)
+            _acc_mtv(A[l], dzb, dzb_new)
+            dGb_new[:] = 0
+            if l + 1 < L:
+                for i in range(k):
+                    for j in range(k):
+                        for e in range(n):
+                            dT[i, j, e] = dGb[i, j, e] + dGb[j, i, e]
+                _acc_mm(dT, AG[l], dAb)
+                _acc_mm(T[l], dAG[l], dAb)
+                # d(A^T G_bar A) = (dA^T G_bar + A^T dG_bar) A + (A^T G_bar) dA
+                tmp[:] = 0
+                _acc_mtm(dA[l], Gb_in[l], tmp)
+                _acc_mtm(A[l], dGb, tmp)
+                _acc_mm(tmp, A[l], dGb_new)
+                _acc_mm(AtGb[l], dA[l], dGb_new)
+            _reduce_mtm(dM[l], Ab[l], H[l, 1])
+            _reduce_mtm(M[l], dAb, H[l, 1])
+            dMb[:] = 0
+            _acc_mp(dAb, Qr[l].T, dMb)
+            _acc_mp(Ab[l], dQc[l].T, dMb)
+            _reduce_mm(dMb, G[l], H[l, 0])
+            _reduce_mm(Mb[l], dG[l], H[l, 0])
+            _acc_pm(dPc[l].T, Mb[l], dGb_new)
+            _acc_pm(Pr[l].T, dMb, dGb_new)
+            dGb[:] = dGb_new
+            dzb[:] = dzb_new
+        # the covariates' adjoints: d[(1/N) (G_bar + G_bar^T) z_t] over the covariate rows; the query's dz_bar
+        for i in range(k):
+            for j in range(k):
+                for e in range(n):
+                    dT[i, j, e] = (dGb[i, j, e] + dGb[j, i, e]) / N
+        for t in range(N):
+            for i in range(d):
+                for e in range(n):
+                    acc = dT[i, d, e] * y[r, t, lo + e]
+                    for j in range(d):
+                        acc += dT[i, j, e] * xs[r, t, j, lo + e]
+                    if moves:
+                        for j in range(d):
+                            acc += T0[i, j, e] * dx[t, j, lo + e]
+                    dxs_bar[r, c, t, i, lo + e] = acc
         for i in range(d):
             for e in range(n):
-                acc = tmp[i, d, e] * y[r, t, lo + e]
-                for j in range(d):
-                    acc += tmp[i, j, e] * xs[r, t, j, lo + e]
-                xs_bar[r, t, i, lo + e] = acc
-    for i in range(d):
-        for e in range(n):
-            xs_bar[r, N, i, lo + e] = z_bar[i, e]
+                dxs_bar[r, c, N, i, lo + e] = dzb[i, e]
 
 
 def supports_full(arch):
@@ -849,35 +1024,124 @@ def supports_full(arch):
             and arch.mlp_hidden > 0)
 
 
-def loss_and_grad_full(theta, arch, prompts, run_data=None):
-    """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad on Prompts, for Fig. 15's
-    model. prompts: one batch, or one per seed (leading axis; run_data[r] is run r's, default: batch r, or the one
-    batch for all). The pre-layer maps each run's covariates in torch, with autograd; the statistics and the
-    attention layers are the compiled kernel's (_fused_full), whose adjoints of the mapped covariates torch then
-    carries back through the pre-layer."""
+def _full_inputs(theta, arch, prompts, run_data):
+    """Fig. 15's kernel inputs: the function theta -> mapped tokens (runs, B, N + 1, d) (the pre-layer, in torch), its
+    value at theta (with autograd's graph if theta requires grad), and P, Q, the tokens' covariates xs (runs, N + 1, d,
+    B), labels y (runs, N, B) and targets (runs, B) as the kernel reads them. prompts: one batch, or one per seed (run_data[r] is run r's: default batch r, or the one batch)."""
     runs = theta.shape[0]
     if prompts.w.dim() == 2:  # one batch for all runs: give it a leading axis
         prompts = stack_prompts([prompts])
     if run_data is None:
         run_data = np.zeros(runs, np.int64) if prompts.w.shape[0] == 1 else np.arange(runs)
     prompts = prompts.select(torch.as_tensor(np.asarray(run_data, dtype=np.int64)))
-    theta = theta.detach().requires_grad_(True)
-    x, x_query = pre_layer(theta, arch, prompts.x), pre_layer(theta, arch, prompts.x_query)  # (runs, B, N|-, d)
-    tokens = torch.cat([x, x_query.unsqueeze(-2)], -2)  # (runs, B, N + 1, d)
+
+    def tokens_of(t):
+        x, x_query = pre_layer(t, arch, prompts.x), pre_layer(t, arch, prompts.x_query)  # (runs, B, N|-, d)
+        return torch.cat([x, x_query.unsqueeze(-2)], -2)
+
+    tokens = tokens_of(theta)
     P, Q = (np.ascontiguousarray(m.detach().numpy()) for m in attention_matrices(theta, arch))
-    dtype, L, k = P.dtype, arch.n_layers, arch.d + 1
-    xs = np.ascontiguousarray(tokens.detach().permute(0, 2, 3, 1).numpy(), dtype=dtype)  # (runs, N + 1, d, B)
-    y = np.ascontiguousarray(prompts.y.permute(0, 2, 1).numpy(), dtype=dtype)  # (runs, N, B)
+    dtype = P.dtype
+    xs = np.ascontiguousarray(tokens.detach().permute(0, 2, 3, 1).numpy(), dtype=dtype)
+    y = np.ascontiguousarray(prompts.y.permute(0, 2, 1).numpy(), dtype=dtype)
     target = np.ascontiguousarray(prompts.y_query.numpy(), dtype=dtype)
+    return tokens_of, tokens, P, Q, xs, y, target
+
+
+def _full_adjoints(P, Q, xs, y, target):
+    """_fused_full on its inputs: per-prompt squared errors, the attention parameters' gradient (runs, L * 2 * k * k)
+    and the mapped covariates' adjoints as torch reads them, (runs, B, N + 1, d)."""
+    runs, L, k = P.shape[0], P.shape[1], P.shape[2]
     B = xs.shape[-1]
     blocks = block_size(k)
-    per_prompt = np.empty((runs, B), dtype)
-    parts = np.zeros((runs, (B + blocks - 1) // blocks, L, 2, k, k), dtype)
+    per_prompt = np.empty((runs, B), P.dtype)
+    parts = np.zeros((runs, (B + blocks - 1) // blocks, L, 2, k, k), P.dtype)
     xs_bar = np.empty_like(xs)
     _fused_full(P, Q, xs, y, target, blocks, per_prompt, parts, xs_bar)
-    (grad,) = torch.autograd.grad(tokens, theta, torch.from_numpy(xs_bar).permute(0, 3, 1, 2))  # the pre-layer's
-    grad[:, :arch.n_attention_params] = torch.from_numpy(parts.sum(1).reshape(runs, -1))
+    return per_prompt, torch.from_numpy(parts.sum(1).reshape(runs, -1)), torch.from_numpy(xs_bar).permute(0, 3, 1, 2)
+
+
+def loss_and_grad_full(theta, arch, prompts, run_data=None):
+    """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad on Prompts, for Fig. 15's
+    model. prompts: one batch, or one per seed (leading axis; run_data[r] is run r's, default: batch r, or the one
+    batch for all). The pre-layer maps each run's covariates in torch, with autograd; the statistics and the
+    attention layers are the compiled kernel's (_fused_full), whose adjoints of the mapped covariates torch then
+    carries back through the pre-layer."""
+    theta = theta.detach().requires_grad_(True)
+    _, tokens, P, Q, xs, y, target = _full_inputs(theta, arch, prompts, run_data)
+    per_prompt, attention_grad, xs_bar = _full_adjoints(P, Q, xs, y, target)
+    (grad,) = torch.autograd.grad(tokens, theta, xs_bar)  # the pre-layer's part
+    grad[:, :arch.n_attention_params] = attention_grad
     return torch.from_numpy(per_prompt.mean(1)), grad
+
+
+def _pre_layer_weights(flat, arch):
+    """The pre-layer's (W1 (.., h, d), b1 (.., h), W2 (.., d, h), b2 (.., d)) from its flat parameters, in
+    model.pre_layer's order."""
+    h, d = arch.mlp_hidden, arch.d
+    W1, b1, W2, b2 = torch.split(flat, [h * d, h, d * h, d], dim=-1)
+    return W1.unflatten(-1, (h, d)), b1, W2.unflatten(-1, (d, h)), b2
+
+
+def hessian_vector_products_full(theta, arch, prompts, directions, chunk=32, pre_layer_rows=True):
+    """H(theta_r) v for every run r and each of its directions (runs, K, n_params), on one batch of prompts, for
+    Fig. 15's model; returns (runs, K, n_params). Forward-over-reverse in three steps: the tangents of the mapped
+    covariates (the pre-layer x -> W2 relu(W1 x + b1) + b2 differentiated by hand, as batched products), the compiled
+    tangent pass (_fused_full_hvp: the attention rows, and the tangents of the covariates' adjoints C), then the
+    pre-layer rows, the tangent of its gradient J^T C: J^T dC + (dJ)^T C (pre_layer_rows=False: left out, zeros).
+    `chunk` directions at a time."""
+    theta = theta.detach()
+    runs, K, p = directions.shape
+    a, L, k, d = arch.n_attention_params, arch.n_layers, arch.d + 1, arch.d
+    _, _, P, Q, xs, y, target = _full_inputs(theta, arch, prompts, None)
+    dtype = P.dtype
+    _, _, C = _full_adjoints(P, Q, xs, y, target)
+    B, N1 = xs.shape[-1], xs.shape[1]
+    blocks = block_size(k)
+    if prompts.w.dim() == 2:
+        prompts = stack_prompts([prompts])
+    X = torch.cat([prompts.x, prompts.x_query.unsqueeze(-2)], -2).reshape(1, -1, d).to(theta.dtype)  # (1, M, d)
+    C = C.reshape(runs, -1, d)  # the adjoints of the mapped covariates, (runs, M, d), M = B (N + 1)
+    W1, b1, W2, _ = _pre_layer_weights(theta[:, a:], arch)
+    u = torch.einsum("rmi,rhi->rmh", X.expand(runs, -1, -1), W1) + b1[:, None]
+    on = (u > 0).to(theta.dtype)  # relu' (its second derivative is 0)
+    hidden = u * on
+    C_hidden_W2 = torch.einsum("rmd,rdh->rmh", C, W2)
+    directions = torch.as_tensor(np.array(directions, dtype=np.float32), dtype=theta.dtype)
+    out = torch.empty(runs, K, p, dtype=theta.dtype)
+    for start in range(0, K, chunk):
+        V = directions[:, start:start + chunk]
+        c = V.shape[1]
+        dW1, db1, dW2, db2 = _pre_layer_weights(V[..., a:], arch)
+        moves = bool(V[..., a:].any())  # unit vectors of the attention parameters leave the covariates alone
+        if moves:
+            d_hidden = (torch.einsum("rmi,rkhi->rkmh", X.expand(runs, -1, -1), dW1) + db1[:, :, None]) * on[:, None]
+            d_tokens = (torch.einsum("rkmh,rdh->rkmd", d_hidden, W2) + torch.einsum("rmh,rkdh->rkmd", hidden, dW2)
+                        + db2[:, :, None])
+            dxs = np.ascontiguousarray(d_tokens.reshape(runs, c, B, N1, d).permute(0, 1, 3, 4, 2).numpy(), dtype)
+        else:
+            dxs = np.zeros((runs, c, 1, 1, 1), dtype)
+        blocks_of_v = V[..., :a].reshape(runs, c, L, 2, k, k).numpy()
+        dP, dQ = (np.ascontiguousarray(blocks_of_v[:, :, :, m], dtype=dtype) for m in (0, 1))
+        parts = np.zeros((runs, (B + blocks - 1) // blocks, c, L, 2, k, k), dtype)
+        dxs_bar = np.empty((runs, c, N1, d, B), dtype)
+        _fused_full_hvp(P, Q, xs, y, target, blocks, dP, dQ, dxs, moves, parts, dxs_bar)
+        out[:, start:start + c, :a] = torch.from_numpy(parts.sum(1).reshape(runs, c, a))
+        if not pre_layer_rows:
+            out[:, start:start + c, a:] = 0
+            continue
+        dC = torch.from_numpy(dxs_bar).permute(0, 1, 4, 2, 3).reshape(runs, c, -1, d)  # (runs, c, M, d)
+        # the gradient J^T C: W2's C^T hidden, b2's sum of C, then through relu: W1's (C W2 . on)^T X, b1's sum
+        d_C_hidden = torch.einsum("rkmd,rdh->rkmh", dC, W2)
+        d_gW2 = torch.einsum("rkmd,rmh->rkdh", dC, hidden)
+        if moves:
+            d_C_hidden = d_C_hidden + torch.einsum("rmd,rkdh->rkmh", C, dW2)
+            d_gW2 = d_gW2 + torch.einsum("rmd,rkmh->rkdh", C, d_hidden)
+        d_C_hidden = d_C_hidden * on[:, None]
+        d_gW1 = torch.einsum("rkmh,mi->rkhi", d_C_hidden, X[0])
+        out[:, start:start + c, a:] = torch.cat([d_gW1.flatten(-2), d_C_hidden.sum(2), d_gW2.flatten(-2),
+                                                 dC.sum(2)], -1)
+    return out
 
 
 def _arrays(stats):
@@ -974,18 +1238,32 @@ def hessian_vector_products(theta, arch, stats, directions):
     return torch.from_numpy(out)
 
 
-def hessians(theta, arch, stats):
-    """Exact Hessians (runs, n_params, n_params) of the loss on one batch: the Hessian-vector products with every
-    unit vector (symmetrised: the two triangles agree to round-off)."""
+def _products(arch):
+    """The Hessian-vector products of the architecture's fused path: statistics (sparse) or Fig. 15's prompts."""
+    return hessian_vector_products_full if supports_full(arch) else hessian_vector_products
+
+
+def hessians(theta, arch, data):
+    """Exact Hessians (runs, n_params, n_params) of the loss on one batch (PromptStatistics; Prompts for Fig. 15's
+    model): the Hessian-vector products with every unit vector (symmetrised: the two triangles agree to round-off).
+    Fig. 15's model: the attention parameters' unit vectors give their attention rows only (the compiled pass); the
+    pre-layer's give whole columns, whose attention rows are, by symmetry, the missing pre-layer rows of the first."""
     runs, p = theta.shape
-    H = hessian_vector_products(theta, arch, stats, np.broadcast_to(np.eye(p, dtype=np.float32), (runs, p, p)))
+    unit = np.broadcast_to(np.eye(p, dtype=np.float32), (runs, p, p))
+    if supports_full(arch):
+        a = arch.n_attention_params
+        H = torch.cat([hessian_vector_products_full(theta, arch, data, unit[:, :a], pre_layer_rows=False),
+                       hessian_vector_products_full(theta, arch, data, unit[:, a:])], 1)
+        H[:, :a, a:] = H[:, a:, :a].transpose(1, 2)
+    else:
+        H = hessian_vector_products(theta, arch, data, unit)
     return (H + H.transpose(1, 2)) / 2
 
 
-def directional_smoothness(theta, direction, arch, stats):
+def directional_smoothness(theta, direction, arch, data):
     """u^T H u / |u|^2 per run on one batch, as diagnostics.directional_smoothness: one Hessian-vector product."""
     u = direction.detach()
-    Hu = hessian_vector_products(theta, arch, stats, u.numpy()[:, None, :])[:, 0]
+    Hu = _products(arch)(theta, arch, data, u.numpy()[:, None, :])[:, 0]
     return (Hu * u).sum(1) / (u * u).sum(1)
 
 

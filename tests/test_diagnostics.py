@@ -175,11 +175,11 @@ def test_robust_condition_number_of_a_diverged_run_is_nan():
 
 
 def test_token_level_hessian_matches_reverse_over_reverse():
-    """Models outside the fused kernel (Fig. 15: a learned MLP on every token, full P and Q) take the autograd path,
+    """Models outside the fused kernels (here softmax attention, token level) take the autograd path,
     forward-over-reverse; torch.autograd.functional.hessian (reverse-over-reverse) is the independent check."""
-    setting = get_setting("nonlinear")
-    arch = Architecture.of(setting)
-    theta = init_params(arch, [0, 1], setting.init_std)
+    setting = get_setting("setting1")
+    arch = Architecture.of(setting, attention="softmax")
+    theta = init_params(arch, [0, 1], 0.2)
     prompts = PromptStream(setting, 0).sample(32)
     H = hessians(theta, arch, prompts)
     assert H.shape == (2, arch.n_params, arch.n_params)
@@ -188,3 +188,5 @@ def test_token_level_hessian_matches_reverse_over_reverse():
         scale = reference.abs().max().item()
         torch.testing.assert_close(H[r], reference, rtol=0, atol=1e-5 * scale)
         torch.testing.assert_close(H[r], H[r].T, rtol=0, atol=1e-5 * scale)
+
+

@@ -7,8 +7,8 @@ import torch
 from scipy import stats as scipy_stats
 
 from lintf_core import fast, model
-from lintf_core.data import (EVAL, TRAIN, PromptStatistics, PromptStream, prompt_statistics, sample_statistics,
-                             stack_prompts)
+from lintf_core.data import (EVAL, TRAIN, Prompts, PromptStatistics, PromptStream, prompt_statistics,
+                             sample_statistics, stack_prompts)
 from lintf_core.model import Architecture, init_params
 from lintf_core.settings import get_setting
 from lintf_core.train import train
@@ -92,6 +92,39 @@ def test_fig15_kernel_equals_the_readable_model():
     loss, grad = fast.loss_and_grad_full(theta, arch, one)
     loss_ref, grad_ref = model.loss_and_grad(theta, arch, one)
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
+
+
+def _fig15_case(batch=48):
+    """Fig. 15's model, and its prompts in float64 for the reference (the fixed target network stays float32: the
+    labels are data)."""
+    setting = get_setting("nonlinear")
+    arch = Architecture.of(setting)
+    prompts = PromptStream(setting, 0, EVAL).sample(batch)
+    double = Prompts(prompts.x.double(), prompts.w.double(), prompts.x_query.double(),
+                     lambda x, phi=prompts.feature: phi(x.float()).double())
+    return arch, prompts, double
+
+
+def test_fig15_hessians_equal_autograd_hessians():
+    """fast.hessians on Fig. 15's model (the compiled tangent pass, the pre-layer's derivatives by hand, the
+    symmetric fill) against torch.func.hessian of model.loss in float64, block by block on each block's own scale;
+    and Hessian-vector products along directions that move both parts against H v."""
+    arch, prompts, double = _fig15_case()
+    theta = init_params(arch, range(2), 0.2)
+    H = fast.hessians(theta, arch, prompts)
+    directions = torch.randn(2, 3, arch.n_params, generator=torch.Generator().manual_seed(0))
+    products = fast.hessian_vector_products_full(theta, arch, prompts, directions.numpy(), chunk=2)
+    a = arch.n_attention_params
+    for r in range(2):
+        reference = torch.func.hessian(lambda t: model.loss(t[None], arch, double)[0])(theta[r].double())
+        for rows, cols in [(slice(0, a), slice(0, a)), (slice(a, None), slice(a, None)), (slice(0, a), slice(a, None))]:
+            block = reference[rows, cols]
+            np.testing.assert_allclose(H[r][rows, cols], block, rtol=0, atol=2e-5 * block.abs().max().item())
+        expected = directions[r].double() @ reference
+        np.testing.assert_allclose(products[r], expected, rtol=0, atol=2e-5 * expected.abs().max().item())
+    u = directions[:, 0]
+    np.testing.assert_allclose(fast.directional_smoothness(theta, u, arch, prompts),
+                               torch.einsum("ri,rij,rj->r", u, H, u) / (u * u).sum(1), rtol=1e-4)
 
 
 def test_a_diverged_run_gives_nan_and_leaves_the_others_alone():
