@@ -46,7 +46,9 @@ $(STAMP): requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name lintf --display-name lintf
 	touch $(STAMP)
 
+# numba's kernels compiled first, one family per process on every core (lintf_core/warmup.py); then the notebooks
 book: $(STAMP)
+	$(PY) -m lintf_core compile
 	$(PY) -m lintf_core book --profile $(PROFILE)
 
 paper:
@@ -55,10 +57,11 @@ paper:
 quick:
 	$(MAKE) book PROFILE=quick
 
-# Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
+# numba's kernels compiled on every core (as for book), unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
 # then the site is built from those references (just checked by nbval, so not executed a second time; `make quick`
 # executes them), then every page of that site is opened in headless Chromium with the network off (tests/site).
 test: $(STAMP) browser
+	$(PY) -m lintf_core compile --tests
 	$(PY) -m pytest -q --durations=8 tests --ignore=tests/site
 	$(PY) -m pytest -q --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 	$(PY) -m lintf_core book --profile quick --from-references
@@ -71,6 +74,7 @@ site-test: browser
 # Regenerate the committed reference notebooks (notebooks/*.ipynb) from their Jupytext sources, executed in the
 # quick profile. Run after editing a notebook's .py; commit both.
 references: $(STAMP)
+	$(PY) -m lintf_core compile
 	for src in notebooks/*.py; do \
 	  $(VENV)/bin/jupytext --to ipynb --update-metadata '{"kernelspec": {"name": "lintf", "display_name": "lintf", "language": "python"}}' "$$src" -o "$${src%.py}.ipynb" && \
 	  $(VENV)/bin/papermill --cwd notebooks -k lintf "$${src%.py}.ipynb" "$${src%.py}.ipynb" || exit 1; \

@@ -1,4 +1,4 @@
-"""Command line: python -m lintf_core {settings, train, book, bench}.
+"""Command line: python -m lintf_core {settings, train, book, compile, bench}.
 
 Bad input stops with one line naming the parameter and the allowed values, and exit status 2.
 """
@@ -89,6 +89,12 @@ def cmd_bench(args):
     run(setting=args.setting, n_runs=args.runs, iters=args.iters, rounds=args.rounds)
 
 
+def cmd_compile(args):
+    from .warmup import BOOK_TASKS, TASKS, compile_kernels
+
+    compile_kernels(list(TASKS) if args.tests else BOOK_TASKS)
+
+
 def main(argv=None):
     parser = _Parser(prog="python -m lintf_core", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -118,6 +124,10 @@ def main(argv=None):
     p.add_argument("--from-references", action="store_true",
                    help="execute nothing: build the quick edition from the committed notebooks/*.ipynb (make test)")
     p.set_defaults(func=cmd_book)
+
+    p = sub.add_parser("compile", help="compile numba's kernels into its cache, one family per process (make does)")
+    p.add_argument("--tests", action="store_true", help="also the kernels only the tests use (float64)")
+    p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("bench", help="engine run-steps/s against a straightforward reference loop")
     p.add_argument("--setting", default="setting1")

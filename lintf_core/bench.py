@@ -242,4 +242,37 @@ def run_models(rounds=3):
         print(f"  token-level {attention} attention (Fig. 7): fused {1e3 * t / 6:6.2f} ms per run-step, {ratio:.1f}x "
               f"autograd at token level")
         out[f"{attention}_ms"], out[f"{attention}_speedup"] = 1e3 * t / 6, ratio
+    out.update(_run_fig15(rounds))
     return out
+
+
+def _run_fig15(rounds):
+    """Fig. 15's model (learned pre-layer, full P, Q; B = 2,000): a training gradient of 4 runs
+    (fast.loss_and_grad_full against autograd through model.py) and one exact Hessian on a 1,000-prompt batch
+    (fast.hessians against torch.func's forward-over-reverse on model.py)."""
+    from . import fast
+    from .data import stack_prompts
+    from .diagnostics import autograd_hessians
+    from .model import Architecture, init_params, loss_and_grad
+
+    nonlinear = get_setting("nonlinear")
+    arch = Architecture.of(nonlinear)
+    theta = init_params(arch, range(4), nonlinear.init_std)
+    streams = [PromptStream(nonlinear, s, TRAIN) for s in range(4)]
+
+    def batch():
+        return stack_prompts([stream.sample(nonlinear.batch_size) for stream in streams])
+
+    fast.loss_and_grad_full(theta, arch, batch())  # compiled-code warm-up
+    t, ratio = _alternating_ratio(lambda: fast.loss_and_grad_full(theta, arch, batch()),
+                                  lambda: loss_and_grad(theta, arch, batch()), rounds)
+    print(f"  Fig. 15's model ({arch.n_params} parameters, B = {nonlinear.batch_size:,}): fused {1e3 * t / 4:6.2f} ms "
+          f"per run-step, {ratio:.1f}x autograd through model.py")
+    prompts = PromptStream(nonlinear, 99, EVAL).sample(1000)
+    fast.hessians(theta[:1], arch, prompts)
+    t_hessian, hessian_ratio = _alternating_ratio(lambda: fast.hessians(theta[:1], arch, prompts),
+                                                  lambda: autograd_hessians(theta[:1], arch, prompts), rounds)
+    print(f"  exact Hessians of Fig. 15's model (1,000 prompts): {1 / t_hessian:5.2f}/s, {hessian_ratio:.1f}x "
+          f"torch.func forward-over-reverse on model.py")
+    return {"fig15_fused_ms": 1e3 * t / 4, "fig15_speedup": ratio, "fig15_hessians_per_s": 1 / t_hessian,
+            "fig15_hessian_speedup": hessian_ratio}

@@ -94,16 +94,21 @@ def tail_statistics(samples, quantiles=(0.99, 0.999)):
     return out
 
 
-def hessians(theta, arch, data, chunk=16):
+def hessians(theta, arch, data):
     """The exact Hessian of the loss on `data` for every run: (runs, n_params, n_params).
-    data: PromptStatistics or Prompts shared by all runs. Forward-over-reverse: the Jacobian-vector products of the
-    gradient with the unit vectors, `chunk` at a time (measured on Fig. 15's model, 386 parameters, 1,000 prompts:
-    ~7 s a Hessian at chunk 16 against ~9 s reverse-over-reverse at its best chunk, 64; larger chunks are slower).
-    The authors' parametrization and Fig. 15's model go through the fused kernels instead (fast.hessians:
-    forward-over-reverse; Fig. 15's ~1.7 s a Hessian)."""
+    data: PromptStatistics or Prompts shared by all runs. The authors' parametrization and Fig. 15's model go through
+    the fused kernels (fast.hessians: forward-over-reverse, all runs in one call; Fig. 15's ~1.7 s a Hessian), every
+    other model through autograd_hessians."""
     if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
                                                                         and isinstance(data, Prompts)):
         return fast.hessians(theta, arch, data)
+    return autograd_hessians(theta, arch, data)
+
+
+def autograd_hessians(theta, arch, data, chunk=16):
+    """hessians through torch.func on model.py: forward-over-reverse, the Jacobian-vector products of the gradient
+    with the unit vectors, `chunk` at a time (measured on Fig. 15's model, 386 parameters, 1,000 prompts: ~7 s a
+    Hessian at chunk 16 against ~9 s reverse-over-reverse at its best chunk, 64; larger chunks are slower)."""
     out = []
     for row in theta:
         gradient = torch.func.grad(lambda t: loss(t[None], arch, data)[0])

@@ -205,6 +205,26 @@ def _reduce_outer(u, v, G):  # G[i,j] += sum_e u[i,e] v[j,e]
             G[i, j] += acc
 
 
+@numba.njit(fastmath=True)
+def _congruence_adjoint(A, AS, S_bar, A_bar, T, scratch, AtS, S_new, want_S):
+    """The reverse of S' = A S A^T (S symmetric, AS = A S) given S''s adjoint S_bar, per example: A's share
+    (S_bar + S_bar^T) A S added into A_bar (T receives S_bar + S_bar^T, scratch the product) and, if want_S, S's share
+    A^T S_bar A into S_new (AtS receives A^T S_bar). T and AtS may be one array (T is read before AtS is written)."""
+    d, n = A.shape[0], A.shape[-1]
+    for i in range(d):
+        for j in range(d):
+            for e in range(n):
+                T[i, j, e] = S_bar[i, j, e] + S_bar[j, i, e]
+    _mm(T, AS, scratch)
+    for i in range(d):
+        for j in range(d):
+            for e in range(n):
+                A_bar[i, j, e] += scratch[i, j, e]
+    if want_S:
+        _mtm(A, S_bar, AtS)
+        _mm(AtS, A, S_new)
+
+
 @numba.njit(parallel=True, cache=True)
 def _fused(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, grad_parts):
     """Per run r and prompt e of data batch run_data[r]: the squared error into per_prompt[r, e] and, if want_grad,
@@ -303,18 +323,7 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
             if data_adjoints:
                 _mtv(A[l], x_bar, x_new)  # x_l's share: A^T x_bar
             if l + 2 < L:  # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
-                for i in range(d):
-                    for j in range(d):
-                        for e in range(n):
-                            tmp[i, j, e] = S_bar[i, j, e] + S_bar[j, i, e]
-                _mm(tmp, AS[l], M_bar)
-                for i in range(d):
-                    for j in range(d):
-                        for e in range(n):
-                            A_bar[i, j, e] += M_bar[i, j, e]
-                if data_adjoints:
-                    _mtm(A[l], S_bar, tmp)
-                    _mm(tmp, A[l], S_new)
+                _congruence_adjoint(A[l], AS[l], S_bar, A_bar, tmp, M_bar, tmp, S_new, data_adjoints)
             else:
                 for i in range(d):
                     for j in range(d):
@@ -847,17 +856,7 @@ def _full_backward(P, Q, G, M, A, AG, z, z_bar, r, grads):
         _mtv(A[l], z_bar, z_new)
         if l + 1 < L:  # G_{l+1} = A G A^T (G symmetric):  A_bar += (G_bar + G_bar^T) A G,  G_l's share A^T G_bar A
             Gb_in[l] = G_bar
-            for i in range(k):
-                for j in range(k):
-                    for e in range(n):
-                        T[l, i, j, e] = G_bar[i, j, e] + G_bar[j, i, e]
-            _mm(T[l], AG[l], scratch)
-            for i in range(k):
-                for j in range(k):
-                    for e in range(n):
-                        Ab[l, i, j, e] += scratch[i, j, e]
-            _mtm(A[l], G_bar, AtGb[l])
-            _mm(AtGb[l], A[l], G_new)
+            _congruence_adjoint(A[l], AG[l], G_bar, Ab[l], T[l], scratch, AtGb[l], G_new, True)
         else:
             G_new[:] = 0
         # A = I + M Q, M = P G:  Q_bar += M^T A_bar,  M_bar = A_bar Q^T,  P_bar += M_bar G (= M_bar G^T),
@@ -1027,7 +1026,8 @@ def supports_full(arch):
 def _full_inputs(theta, arch, prompts, run_data):
     """Fig. 15's kernel inputs: the function theta -> mapped tokens (runs, B, N + 1, d) (the pre-layer, in torch), its
     value at theta (with autograd's graph if theta requires grad), and P, Q, the tokens' covariates xs (runs, N + 1, d,
-    B), labels y (runs, N, B) and targets (runs, B) as the kernel reads them. prompts: one batch, or one per seed (run_data[r] is run r's: default batch r, or the one batch)."""
+    B), labels y (runs, N, B) and targets (runs, B) as the kernel reads them. prompts: one batch, or one per seed
+    (run_data[r] is run r's: default batch r, or the one batch)."""
     runs = theta.shape[0]
     if prompts.w.dim() == 2:  # one batch for all runs: give it a leading axis
         prompts = stack_prompts([prompts])
@@ -1106,7 +1106,6 @@ def hessian_vector_products_full(theta, arch, prompts, directions, chunk=32, pre
     u = torch.einsum("rmi,rhi->rmh", X.expand(runs, -1, -1), W1) + b1[:, None]
     on = (u > 0).to(theta.dtype)  # relu' (its second derivative is 0)
     hidden = u * on
-    C_hidden_W2 = torch.einsum("rmd,rdh->rmh", C, W2)
     directions = torch.as_tensor(np.array(directions, dtype=np.float32), dtype=theta.dtype)
     out = torch.empty(runs, K, p, dtype=theta.dtype)
     for start in range(0, K, chunk):
