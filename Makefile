@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LINTF_CACHE_DIR ?= $(CURDIR)/.cache/results
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# pip installs without byte-compiling every file it unpacks (torch's thousands: ~45 s of a fresh setup, measured
+# 2026-12-01); each module is compiled instead on its first import and its .pyc kept, which a PYTHONDONTWRITEBYTECODE
+# in the environment (set on this project's machines) would forbid, so every later process would compile it again.
+unexport PYTHONDONTWRITEBYTECODE
 # numba's compiled kernels (lintf_core/fast.py), compiled once per machine
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 # The same numbers on every x86-64 machine with AVX2: torch's own kernels, MKL and numba's LLVM otherwise pick their
@@ -36,7 +40,7 @@ browser:
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt
 	# jsonschema (imported by nbformat in every kernel, papermill and nbval process) imports rfc3987-syntax when it is
 	# there, which compiles a grammar at import: 2.5 s a process. It comes only as an optional extra of jupyterlab's
 	# event schemas; without it IRI formats go unchecked, nothing else changes.

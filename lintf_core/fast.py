@@ -769,23 +769,30 @@ def _full_block(P, Q, xs, y, target, block, per_prompt, grad_parts, xs_bar, r, b
     for e in range(n):
         z_bar[d, e] = -2 * residual[e] / B
     kept = _full_backward(P, Q, G, M, A, AG, z, z_bar, r, grad_parts[r, blk])
-    G_bar, z_bar = kept[0], kept[1]
-    # G_0 = (1/N) sum_t z_t z_t^T:  z_t's adjoint (1/N) (G_bar + G_bar^T) z_t (its covariate rows); the query's z_bar
-    tmp = np.empty((k, k, n), dtype)
+    _covariate_adjoints(kept[0], kept[1], xs, y, r, lo, np.empty((k, k, n), dtype), xs_bar[r])
+
+
+@numba.njit(fastmath=True)
+def _covariate_adjoints(G_bar, z_bar, xs, y, r, lo, T, out):
+    """The mapped covariates' adjoints from those of G_0 = (1/N) sum_t z_t z_t^T and of the query's z_0 (examples
+    lo .. lo + n of run r): z_t's is (1/N) (G_bar + G_bar^T) z_t over its covariate rows (T receives
+    (G_bar + G_bar^T) / N), the query's is z_bar's; into out (N + 1, d, B)."""
+    k, n = G_bar.shape[0], G_bar.shape[-1]
+    N, d = y.shape[1], k - 1
     for i in range(k):
         for j in range(k):
             for e in range(n):
-                tmp[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
+                T[i, j, e] = (G_bar[i, j, e] + G_bar[j, i, e]) / N
     for t in range(N):
         for i in range(d):
             for e in range(n):
-                acc = tmp[i, d, e] * y[r, t, lo + e]
+                acc = T[i, d, e] * y[r, t, lo + e]
                 for j in range(d):
-                    acc += tmp[i, j, e] * xs[r, t, j, lo + e]
-                xs_bar[r, t, i, lo + e] = acc
+                    acc += T[i, j, e] * xs[r, t, j, lo + e]
+                out[t, i, lo + e] = acc
     for i in range(d):
         for e in range(n):
-            xs_bar[r, N, i, lo + e] = z_bar[i, e]
+            out[N, i, lo + e] = z_bar[i, e]
 
 
 @numba.njit(fastmath=True)
@@ -996,24 +1003,15 @@ def _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, d
             _acc_pm(Pr[l].T, dMb, dGb_new)
             dGb[:] = dGb_new
             dzb[:] = dzb_new
-        # the covariates' adjoints: d[(1/N) (G_bar + G_bar^T) z_t] over the covariate rows; the query's dz_bar
-        for i in range(k):
-            for j in range(k):
-                for e in range(n):
-                    dT[i, j, e] = (dGb[i, j, e] + dGb[j, i, e]) / N
-        for t in range(N):
-            for i in range(d):
-                for e in range(n):
-                    acc = dT[i, d, e] * y[r, t, lo + e]
+        # the covariates' adjoints' tangents: d[(1/N) (G_bar + G_bar^T) z_t] = the same map of dG_bar, plus
+        # (1/N) (G_bar + G_bar^T) dz_t; the query's dz_bar
+        _covariate_adjoints(dGb, dzb, xs, y, r, lo, dT, dxs_bar[r, c])
+        if moves:
+            for t in range(N):
+                for i in range(d):
                     for j in range(d):
-                        acc += dT[i, j, e] * xs[r, t, j, lo + e]
-                    if moves:
-                        for j in range(d):
-                            acc += T0[i, j, e] * dx[t, j, lo + e]
-                    dxs_bar[r, c, t, i, lo + e] = acc
-        for i in range(d):
-            for e in range(n):
-                dxs_bar[r, c, N, i, lo + e] = dzb[i, e]
+                        for e in range(n):
+                            dxs_bar[r, c, t, i, lo + e] += T0[i, j, e] * dx[t, j, lo + e]
 
 
 def supports_full(arch):
