@@ -814,14 +814,7 @@ def _full_forward(P, Q, xs, y, r, lo, n):
                     zi = xs[r, t, i, lo + e] if i < d else y[r, t, lo + e]
                     zj = xs[r, t, j, lo + e] if j < d else y[r, t, lo + e]
                     G[0, i, j, e] += zi * zj
-    for i in range(k):
-        for j in range(i + 1):
-            for e in range(n):
-                G[0, i, j, e] /= N
-                G[0, j, i, e] = G[0, i, j, e]
-    for i in range(d):
-        for e in range(n):
-            z[0, i, e] = xs[r, N, i, lo + e]
+    _finish_statistics(G[0], z[0], xs[r, N], N, lo)
     for l in range(L):
         _pm(P[r, l], G[l], M[l])
         _mp(M[l], Q[r, l], A[l])
@@ -833,6 +826,21 @@ def _full_forward(P, Q, xs, y, r, lo, n):
             _mm(A[l], G[l], AG[l])
             _mmt(AG[l], A[l], G[l + 1])
     return G, M, A, AG, z
+
+
+@numba.njit(fastmath=True)
+def _finish_statistics(G, z, query, N, lo):
+    """G_0 (k, k, n) from its lower triangle summed over the context tokens: divided by N and mirrored; z (k, n)
+    receives the query's covariates, query[:, lo .. lo + n] (its label row stays 0). The same for their tangents."""
+    k, n = G.shape[0], G.shape[-1]
+    for i in range(k):
+        for j in range(i + 1):
+            for e in range(n):
+                G[i, j, e] /= N
+                G[j, i, e] = G[i, j, e]
+    for i in range(k - 1):
+        for e in range(n):
+            z[i, e] = query[i, lo + e]
 
 
 @numba.njit(fastmath=True)
@@ -946,14 +954,7 @@ def _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, d
                 for j in range(d):  # the label row (its tangent is 0)
                     for e in range(n):
                         dG[0, d, j, e] += y[r, t, lo + e] * dx[t, j, lo + e]
-            for i in range(k):
-                for j in range(i + 1):
-                    for e in range(n):
-                        dG[0, i, j, e] /= N
-                        dG[0, j, i, e] = dG[0, i, j, e]
-            for i in range(d):
-                for e in range(n):
-                    dz[0, i, e] = dx[N, i, lo + e]
+            _finish_statistics(dG[0], dz[0], dx[N], N, lo)
         for l in range(L):
             _acc_pm(dPc[l], G[l], dM[l])
             _acc_pm(Pr[l], dG[l], dM[l])
