@@ -473,6 +473,26 @@ def _acc_outer(u, v, out):  # out[i,j,:] += u[i,:] v[j,:], per example
                 o[e] += x[e] * y[e]
 
 
+@numba.njit(fastmath=True)
+def _layer_matrix_tangent(P, dP, S, dS, M, Q, dQ, dM, dA):
+    """The tangent of a layer's matrix A = I + M Q, M = P S (dM and dA accumulate): dM = dP S + P dS,
+    dA = dM Q + M dQ."""
+    _acc_pm(dP, S, dM)
+    _acc_pm(P, dS, dM)
+    _acc_mp(dM, Q, dA)
+    _acc_mp(M, dQ, dA)
+
+
+@numba.njit(fastmath=True)
+def _congruence_tangent(A, dA, S, dS, AS, dAS, dS_next):
+    """The tangent of S' = A S A^T (AS = A S; dAS and dS_next accumulate): dAS = dA S + A dS,
+    dS' = dAS A^T + AS dA^T."""
+    _acc_mm(dA, S, dAS)
+    _acc_mm(A, dS, dAS)
+    _acc_mmt(dAS, A, dS_next)
+    _acc_mmt(AS, dA, dS_next)
+
+
 @numba.njit(parallel=True, cache=True)
 def _fused_hvp(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts):
     """Hessian-vector products of the batch-mean loss by forward-over-reverse (dual numbers) through _fused's
@@ -638,10 +658,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                     dy[e] += db[l, i, e] * u[l, i, e] + b[l, i, e] * du[l, i, e]
             if l + 1 == L:
                 break
-            _acc_pm(dPk[l], S[l], dM[l])
-            _acc_pm(Pr[l], dS[l], dM[l])
-            _acc_mp(dM[l], Qr[l], dA[l])
-            _acc_mp(M[l], dQk[l], dA[l])
+            _layer_matrix_tangent(Pr[l], dPk[l], S[l], dS[l], M[l], Qr[l], dQk[l], dM[l], dA[l])
             _acc_pv(dQk[l].T, b[l], dv[l])
             _acc_pv(Qr[l].T, db[l], dv[l])
             _acc_mv(dS[l], v[l], dh[l])
@@ -654,10 +671,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
             _acc_mv(dA[l], x[l], dx[l + 1])
             _acc_mv(A[l], dx[l], dx[l + 1])
             if l + 2 < L:
-                _acc_mm(dA[l], S[l], dAS[l])
-                _acc_mm(A[l], dS[l], dAS[l])
-                _acc_mmt(dAS[l], A[l], dS[l + 1])
-                _acc_mmt(AS[l], dA[l], dS[l + 1])
+                _congruence_tangent(A[l], dA[l], S[l], dS[l], AS[l], dAS[l], dS[l + 1])
         dgy = np.empty(n, dtype)
         for e in range(n):
             dgy[e] = 2 * dy[e] / B
@@ -956,17 +970,11 @@ def _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, d
                         dG[0, d, j, e] += y[r, t, lo + e] * dx[t, j, lo + e]
             _finish_statistics(dG[0], dz[0], dx[N], N, lo)
         for l in range(L):
-            _acc_pm(dPc[l], G[l], dM[l])
-            _acc_pm(Pr[l], dG[l], dM[l])
-            _acc_mp(dM[l], Qr[l], dA[l])
-            _acc_mp(M[l], dQc[l], dA[l])
+            _layer_matrix_tangent(Pr[l], dPc[l], G[l], dG[l], M[l], Qr[l], dQc[l], dM[l], dA[l])
             _acc_mv(dA[l], z[l], dz[l + 1])
             _acc_mv(A[l], dz[l], dz[l + 1])
             if l + 1 < L:
-                _acc_mm(dA[l], G[l], dAG[l])
-                _acc_mm(A[l], dG[l], dAG[l])
-                _acc_mmt(dAG[l], A[l], dG[l + 1])
-                _acc_mmt(AG[l], dA[l], dG[l + 1])
+                _congruence_tangent(A[l], dA[l], G[l], dG[l], AG[l], dAG[l], dG[l + 1])
         # tangent backward, line by line of _full_backward
         dzb[:] = 0
         for e in range(n):
