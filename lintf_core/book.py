@@ -179,12 +179,37 @@ def _clock(seconds):
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-def _left(remaining, timings, elapsed, done):
-    """', about N left' for the notebooks still to run: their times in the last build, else the mean so far."""
+# Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled
+# (2026-12-01; quick: one fresh-clone `make book PROFILE=quick`; paper: the notebooks one at a time, the README's table,
+# where Figs. 12-14 ran after Table 2 and found its depth grids cached: in a book build Figs. 12-14 pay for them and
+# Table 2 reuses them, the sum is the same). Until this machine has built a profile once (_build/timings-*.json), what
+# is left is forecast from these, scaled by how fast this build has gone so far.
+MEASURED_SECONDS = {
+    "quick": {"fig02_adam_vs_sgd": 53, "fig03_gradient_noise": 20, "fig04_condition_number": 17,
+              "fig05_directional_smoothness": 7, "fig07_attention_variants": 37,
+              "fig08_parametrization_and_scale": 39, "fig09_11_covariate_tails": 84, "fig12_14_depth": 141,
+              "fig15_nonlinear_regression": 63, "fig16_generalized_smoothness": 21,
+              "poster_kernels_convergence": 32, "poster_landscape": 11, "table2_learning_rates": 17},
+    "paper": {"fig02_adam_vs_sgd": 233, "fig03_gradient_noise": 58, "fig04_condition_number": 95,
+              "fig05_directional_smoothness": 10, "fig07_attention_variants": 312,
+              "fig08_parametrization_and_scale": 1499, "fig09_11_covariate_tails": 617, "fig12_14_depth": 1217,
+              "fig15_nonlinear_regression": 2058, "fig16_generalized_smoothness": 39,
+              "poster_kernels_convergence": 166, "poster_landscape": 22, "table2_learning_rates": 408},
+}
+
+
+def _left(remaining, timings, elapsed, done, measured=None):
+    """', about N left' for the notebooks still to run: each one's time in the last build of this profile
+    (`timings`), else its `measured` time scaled by this build's pace so far (elapsed against the measured times of
+    the notebooks `done`), else the mean so far."""
     if not remaining:
         return ""
-    mean = elapsed / done if done else None
-    known = [timings.get(s.stem, mean) for s in remaining]
+    measured = measured or {}
+    pace = 1.0
+    if done and all(d in measured for d in done) and sum(measured[d] for d in done) > 0:
+        pace = elapsed / sum(measured[d] for d in done)
+    mean = elapsed / len(done) if done else None
+    known = [timings.get(s.stem, measured[s.stem] * pace if s.stem in measured else mean) for s in remaining]
     if any(t is None for t in known):
         return ""
     return f", about {_clock(sum(known))} left"
@@ -238,7 +263,7 @@ def build(profile="paper", only=(), parameters=None, from_references=False):
     shutil.copy2(ROOT / "_toc.yml", STAGE / "_toc.yml")
     (STAGE / "_config.yml").write_text(yaml.safe_dump(staged_config(yaml.safe_load((ROOT / "_config.yml").read_text())),
                                                       allow_unicode=True, sort_keys=False))
-    # Each notebook's time of the last build of this profile: the estimate of what is left (else the mean so far).
+    # Each notebook's time of the last build of this profile: the estimate of what is left (else MEASURED_SECONDS).
     timings_path = BUILD / f"timings-{profile}.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     begin = time.perf_counter()
@@ -248,15 +273,16 @@ def build(profile="paper", only=(), parameters=None, from_references=False):
     for i, source in enumerate(chosen):
         counter = f"[{i + 1}/{len(chosen)}] {source.name}"
         elapsed = time.perf_counter() - begin
-        print(f"{counter} (profile {profile}) starts at {_clock(elapsed)}{_left(chosen[i:], timings, elapsed, i)}",
-              flush=True)
+        done = [c.stem for c in chosen[:i]]
+        print(f"{counter} (profile {profile}) starts at {_clock(elapsed)}"
+              f"{_left(chosen[i:], timings, elapsed, done, MEASURED_SECONDS[profile])}", flush=True)
         start = time.perf_counter()
         execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
         timings[source.stem] = time.perf_counter() - start
         timings_path.write_text(json.dumps(timings, indent=1))
         elapsed = time.perf_counter() - begin
         print(f"{counter} done in {_clock(timings[source.stem])}; elapsed {_clock(elapsed)}"
-              f"{_left(chosen[i + 1:], timings, elapsed, i + 1)}", flush=True)
+              f"{_left(chosen[i + 1:], timings, elapsed, done + [source.stem], MEASURED_SECONDS[profile])}", flush=True)
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:

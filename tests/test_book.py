@@ -78,17 +78,26 @@ def test_only_names_an_existing_notebook():
         select(["fig02", "fig99"])
 
 
-def test_progress_lines_forecast_from_the_last_build_or_the_mean_so_far():
+def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_mean_so_far():
     from pathlib import Path
 
-    from lintf_core.book import _clock, _left
+    from lintf_core.book import MEASURED_SECONDS, PROFILES, _clock, _left, notebook_sources
 
     remaining = [Path("fig07_x.py"), Path("fig08_y.py")]
     assert _clock(125.4) == "2 min 05 s"
-    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, elapsed=0, done=0) == ", about 1 min 30 s left"
-    assert _left(remaining, {"fig07_x": 60}, elapsed=100, done=2) == ", about 1 min 50 s left"  # mean so far: 50 s
-    assert _left(remaining, {}, elapsed=0, done=0) == ""  # nothing to go by yet
-    assert _left([], {}, elapsed=10, done=1) == ""
+    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, elapsed=0, done=[]) == ", about 1 min 30 s left"
+    # mean so far: 50 s
+    assert _left(remaining, {"fig07_x": 60}, elapsed=100, done=["a", "b"]) == ", about 1 min 50 s left"
+    assert _left(remaining, {}, elapsed=0, done=[]) == ""  # nothing to go by yet
+    assert _left([], {}, elapsed=10, done=["a"]) == ""
+    # measured times, scaled by this build's pace: "a" was measured at 40 s and took 80 s here, so twice as slow
+    measured = {"a": 40, "fig07_x": 100, "fig08_y": 200}
+    assert _left(remaining, {}, elapsed=80, done=["a"], measured=measured) == ", about 10 min 00 s left"
+    assert _left(remaining, {"fig08_y": 30}, elapsed=80, done=["a"], measured=measured) == ", about 3 min 50 s left"
+    assert _left(remaining, {}, elapsed=0, done=[], measured=measured) == ", about 5 min 00 s left"
+    # every notebook of each profile has a measured time
+    for profile in PROFILES:
+        assert sorted(MEASURED_SECONDS[profile]) == sorted(s.stem for s in notebook_sources())
 
 
 def test_papermills_injected_parameters_cell_is_removed_from_the_page(tmp_path):
