@@ -205,9 +205,8 @@ def _left(remaining, timings, elapsed, done, measured=None):
     if not remaining:
         return ""
     measured = measured or {}
-    pace = 1.0
-    if done and all(d in measured for d in done) and sum(measured[d] for d in done) > 0:
-        pace = elapsed / sum(measured[d] for d in done)
+    measured_done = sum(measured[d] for d in done) if all(d in measured for d in done) else 0
+    pace = elapsed / measured_done if measured_done > 0 else 1.0
     mean = elapsed / len(done) if done else None
     known = [timings.get(s.stem, measured[s.stem] * pace if s.stem in measured else mean) for s in remaining]
     if any(t is None for t in known):
