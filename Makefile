@@ -17,18 +17,33 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 # gradients, Hessians of Setting 1 and L = 8; every nbval check of the quick references) and the same speed, and a
 # cold compile of the Hessian kernels 60 -> 35 s (level 0 is ~100x slower to run).
 export NUMBA_OPT ?= 1
-# The same numbers on every x86-64 machine with AVX2: torch's own kernels, MKL and numba's LLVM otherwise pick their
-# code path by CPU (AVX-512 on one machine, AVX2 on another; LLVM also tunes unrolling per CPU model), and under
-# fastmath and in reductions that changes the last bits, which grow through the chaotic training runs until the nbval
-# references no longer match (seen: verdicts flipped between two machines). So the code path is fixed: AVX2 for
-# torch and MKL, numba compiled for a Haswell (its default features only: the empty feature list).
+# The same numbers on every x86-64 machine with AVX2, Intel or AMD: torch's own kernels, MKL, numpy's loops, OpenBLAS
+# and numba's LLVM otherwise pick their code path by CPU (AVX-512 on one machine, AVX2 on another; LLVM also tunes
+# unrolling per CPU model), and under fastmath and in reductions that changes the last bits, which grow through the
+# chaotic training runs until the nbval references no longer match (seen: verdicts flipped between two machines). So
+# the code path is fixed: AVX2 for torch; MKL's COMPATIBLE branch, the one it keeps on non-Intel CPUs too (MKL ignores
+# its AVX2 branch on an AMD CPU and falls back to its own choice: on 2026-12-01 an AMD EPYC moved 10 of the 13 check
+# cells of references made on an Intel CPU, Fig. 2's reference loop included); numpy's loops without AVX-512;
+# OpenBLAS's Haswell kernels; numba compiled for a Haswell (its default features only: the empty feature list).
 # `make bench` runs without these (each library at the CPU's native speed).
 ifeq ($(shell uname -m),x86_64)
 export ATEN_CPU_CAPABILITY ?= avx2
-export MKL_CBWR ?= AVX2
+export MKL_CBWR ?= COMPATIBLE
+export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
+export OPENBLAS_CORETYPE ?= Haswell
 export NUMBA_CPU_NAME ?= haswell
 export NUMBA_CPU_FEATURES ?=
 endif
+
+# One thread per process; the cores are used by processes side by side instead: make book runs one notebook per core
+# (lintf_core/book.py sets one thread for each), nbval and the unit tests one pytest-xdist worker per core. On these
+# 2-core machines that beat one process on 2 threads (kernel starts, imports, plots and per-iteration Python use one
+# core whatever the thread count; README, "How long things take"), and the numbers no longer depend on a machine's
+# core count. `make bench` runs at the machine's own thread count.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export NUMBA_NUM_THREADS ?= 1
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup browser site-test book paper quick test unit nbval references bench lab clean
 
@@ -57,7 +72,7 @@ $(STAMP): requirements.txt
 # numba's kernels compiled first, one family per process on every core (lintf_core/warmup.py); then the notebooks
 book: $(STAMP)
 	$(PY) -m lintf_core compile
-	$(PY) -m lintf_core book --profile $(PROFILE)
+	$(PY) -m lintf_core book --profile $(PROFILE) --jobs $(JOBS)
 
 paper:
 	$(MAKE) book PROFILE=paper
@@ -70,8 +85,8 @@ quick:
 # executes them), then every page of that site is opened in headless Chromium with the network off (tests/site).
 test: $(STAMP) browser
 	$(PY) -m lintf_core compile --tests
-	$(PY) -m pytest -q --durations=8 tests --ignore=tests/site
-	$(PY) -m pytest -q --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
+	$(PY) -m pytest -q -n $(JOBS) --durations=8 tests --ignore=tests/site
+	$(PY) -m pytest -q -n $(JOBS) --dist loadscope --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 	$(PY) -m lintf_core book --profile quick --from-references
 	$(PY) -m pytest -q tests/site
 
@@ -83,13 +98,11 @@ site-test: browser
 # quick profile. Run after editing a notebook's .py; commit both.
 references: $(STAMP)
 	$(PY) -m lintf_core compile
-	for src in notebooks/*.py; do \
-	  $(VENV)/bin/jupytext --to ipynb --update-metadata '{"kernelspec": {"name": "lintf", "display_name": "lintf", "language": "python"}}' "$$src" -o "$${src%.py}.ipynb" && \
-	  $(VENV)/bin/papermill --cwd notebooks -k lintf "$${src%.py}.ipynb" "$${src%.py}.ipynb" || exit 1; \
-	done
+	$(PY) -m lintf_core book --references --jobs $(JOBS)
 
 bench: $(STAMP)
-	env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u NUMBA_CPU_NAME -u NUMBA_CPU_FEATURES $(PY) -m lintf_core bench
+	env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u NPY_DISABLE_CPU_FEATURES -u OPENBLAS_CORETYPE -u NUMBA_CPU_NAME \
+	  -u NUMBA_CPU_FEATURES -u OMP_NUM_THREADS -u MKL_NUM_THREADS -u NUMBA_NUM_THREADS $(PY) -m lintf_core bench
 
 # JupyterLab on localhost with the lintf kernel: jupytext opens every notebooks/*.py as a notebook (edit, re-run,
 # save back to the .py). Ctrl-C stops it. (--allow-root: containers run as root; harmless otherwise.)

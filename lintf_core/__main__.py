@@ -78,9 +78,14 @@ def cmd_train(args):
 
 
 def cmd_book(args):
-    from .book import build
+    from .book import build, make_references
 
-    build(profile=args.profile, only=args.only or (), from_references=args.from_references)
+    if args.references:
+        if args.only or args.from_references:
+            raise SystemExit("references: re-executes every notebook (in its quick profile); "
+                             "give it no --only and no --from-references")
+        return make_references(jobs=args.jobs)
+    build(profile=args.profile, only=args.only or (), from_references=args.from_references, jobs=args.jobs)
 
 
 def cmd_bench(args):
@@ -123,6 +128,10 @@ def main(argv=None):
     p.add_argument("--only", action="append", help="execute only notebooks whose name starts with this (repeatable)")
     p.add_argument("--from-references", action="store_true",
                    help="execute nothing: build the quick edition from the committed notebooks/*.ipynb (make test)")
+    p.add_argument("--references", action="store_true",
+                   help="re-execute every notebook in place as nbval's reference (notebooks/*.ipynb; make references)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks executed side by side, one thread each (default: one per core)")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("compile", help="compile numba's kernels into its cache, one family per process (make does)")

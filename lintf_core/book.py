@@ -6,17 +6,20 @@ from the settings registry) and book/scorecard.md (the rows every executed noteb
 """
 
 import json
+import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import yaml
 
-from .errors import ParameterError, check_choice
+from .errors import ParameterError, check_choice, check_positive
 from .profiles import PROFILES
 from .scorecard import COLUMNS, MIME, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
@@ -198,21 +201,129 @@ MEASURED_SECONDS = {
 }
 
 
-def _left(remaining, timings, elapsed, done, measured=None):
-    """', about N left' for the notebooks still to run: each one's time in the last build of this profile
-    (`timings`), else its `measured` time scaled by this build's pace so far (elapsed against the measured times of
-    the notebooks `done`), else the mean so far."""
-    if not remaining:
+def _left(remaining, timings, done, measured=None, jobs=1, running=None):
+    """', about N left' for the notebooks not yet finished, `jobs` at a time: each one's time in the last build of
+    this profile (`timings`), else its `measured` time scaled by this build's pace so far (the seconds the notebooks
+    `done` took here, {stem: seconds}, against their measured times), else the mean so far; a notebook `running`
+    ({stem: seconds so far}) counts with what it has still to go."""
+    running = running or {}
+    if not remaining and not running:
         return ""
     measured = measured or {}
     measured_done = sum(measured[d] for d in done) if all(d in measured for d in done) else 0
-    pace = elapsed / measured_done if measured_done > 0 else 1.0
-    mean = elapsed / len(done) if done else None
-    known = [timings.get(s.stem, measured[s.stem] * pace if s.stem in measured else mean) for s in remaining]
+    pace = sum(done.values()) / measured_done if measured_done > 0 else 1.0
+    mean = sum(done.values()) / len(done) if done else None
+
+    def expected(stem):
+        return timings.get(stem, measured[stem] * pace if stem in measured else mean)
+
+    known = [expected(s.stem) for s in remaining] + [expected(stem) for stem in running]
     if any(t is None for t in known):
         return ""
-    return f", about {_clock(sum(known))} left"
+    to_go = known[:len(remaining)] + [max(0.0, expected(stem) - so_far) for stem, so_far in running.items()]
+    # jobs side by side: at best the work shared evenly, never sooner than the longest single notebook
+    return f", about {_clock(max(sum(to_go) / jobs, max(to_go)))} left"
 
+
+def longest_first(sources, timings, measured):
+    """The notebooks in the order a build starts them: the longest first (by the last build's times, else the
+    measured ones), so that with several running side by side no long one is left to run alone at the end."""
+    def seconds(source):
+        return timings.get(source.stem, measured.get(source.stem, 0))
+    return sorted(sources, key=lambda s: -seconds(s))
+
+# Every notebook's kernel computes on one thread, and a build runs one notebook per core side by side. On these 2-core
+# machines that beat one notebook at a time on 2 threads (measured: README, "How long things take"): a kernel's
+# start, imports, plotting and per-iteration Python use one core however many threads there are, and the compiled
+# kernels split 6-12 runs unevenly over 2 threads. One thread also gives every machine the same numbers whatever its
+# core count (the Makefile sets the same for nbval, the unit tests and make references).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def default_jobs(n_notebooks):
+    return max(1, min(n_notebooks, os.cpu_count() or 1))
+
+
+def _write_json(path, value):
+    """Atomically: a reader (or a build stopped half-way) never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    tmp.replace(path)
+
+
+def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs):
+    """Execute the notebooks, `jobs` at a time, each in its own process on one thread (longest first), printing
+    each start and end with the elapsed time and what is left. A failure stops the others and the build."""
+    profile = parameters.get("profile", "quick")  # no parameters: each notebook's own default, the quick profile
+    measured = MEASURED_SECONDS.get(profile, {})
+    order = longest_first(chosen, timings, measured)
+    lock = threading.Lock()
+    done, started, processes, failed = {}, {}, {}, []
+    begin = time.perf_counter()
+    print(f"executing {len(order)} notebooks, {jobs} at a time, one thread each", flush=True)
+
+    def progress():  # under the lock
+        now = time.perf_counter()
+        remaining = [s for s in order if s.stem not in done and s.stem not in started]
+        return _left(remaining, timings, done, measured, jobs, {k: now - t for k, t in started.items()})
+
+    def run(i, source):
+        counter = f"[{i + 1}/{len(order)}] {source.name}"
+        with lock:
+            if failed:
+                return
+            started[source.stem] = time.perf_counter()
+            print(f"{counter} (profile {profile}) starts at {_clock(started[source.stem] - begin)}{progress()}",
+                  flush=True)
+            processes[source.stem] = child = subprocess.Popen(
+                [sys.executable, "-m", "lintf_core.book", str(source), str(executed_dir / f"{source.stem}.ipynb"),
+                 json.dumps(parameters)], env={**os.environ, **ONE_THREAD})
+        code = child.wait()
+        with lock:
+            seconds = time.perf_counter() - started.pop(source.stem)
+            processes.pop(source.stem)
+            if code != 0:
+                if not failed:  # the first failure stops the notebooks still running (theirs are not failures)
+                    failed.append(source.name)
+                    for other in processes.values():
+                        other.terminate()
+                return
+            done[source.stem] = timings[source.stem] = seconds
+            _write_json(timings_path, timings)
+            print(f"{counter} done in {_clock(seconds)}; elapsed {_clock(time.perf_counter() - begin)}{progress()}",
+                  flush=True)
+
+    work = queue.Queue()
+    for item in enumerate(order):
+        work.put(item)
+    for _ in range(jobs):
+        work.put(None)  # one stop sign per worker
+
+    def worker():
+        for i, source in iter(work.get, None):
+            run(i, source)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit(f"{failed[0]} failed (its cell is shown above); the build stopped")
+
+
+
+def make_references(jobs=None):
+    """Re-execute every notebook in place as nbval's reference (notebooks/*.ipynb): its parameters cell as written
+    (the quick profile), nothing injected, `jobs` side by side on one thread each, as make test's nbval runs them."""
+    sources = notebook_sources()
+    if jobs is not None:
+        check_positive("jobs", jobs, integer=True)
+    check_kernel()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    timings_path = BUILD / "timings-references.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    run_notebooks(sources, ROOT / "notebooks", {}, timings, timings_path, jobs or default_jobs(len(sources)))
 
 def reference_profile(path):
     """The profile an executed notebook ran with: papermill's recorded parameter, else its parameters cell's."""
@@ -242,12 +353,15 @@ def stage_references(sources, executed_dir):
         hide_injected_parameters(executed_dir / reference.name)
 
 
-def build(profile="paper", only=(), parameters=None, from_references=False):
+def build(profile="paper", only=(), parameters=None, from_references=False, jobs=None):
     """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site.
     from_references: execute nothing, build the quick edition from the committed reference notebooks. `make test`
     does this right after nbval has re-executed every notebook and found its checked outputs unchanged (executing
-    them a second time for the site cost ~1.5 min of CI)."""
+    them a second time for the site cost ~1.5 min of CI). jobs: notebooks executed side by side, each on one thread
+    (default: one per core)."""
     check_choice("profile", profile, tuple(PROFILES))
+    if jobs is not None:
+        check_positive("jobs", jobs, integer=True)
     chosen = select(only)
     if from_references and (profile != "quick" or only or parameters):
         raise ParameterError("from_references", from_references,
@@ -265,23 +379,11 @@ def build(profile="paper", only=(), parameters=None, from_references=False):
     # Each notebook's time of the last build of this profile: the estimate of what is left (else MEASURED_SECONDS).
     timings_path = BUILD / f"timings-{profile}.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    begin = time.perf_counter()
     if from_references:
         stage_references(chosen, executed_dir)
-        chosen = []
-    for i, source in enumerate(chosen):
-        counter = f"[{i + 1}/{len(chosen)}] {source.name}"
-        elapsed = time.perf_counter() - begin
-        done = [c.stem for c in chosen[:i]]
-        print(f"{counter} (profile {profile}) starts at {_clock(elapsed)}"
-              f"{_left(chosen[i:], timings, elapsed, done, MEASURED_SECONDS[profile])}", flush=True)
-        start = time.perf_counter()
-        execute(source, executed_dir / f"{source.stem}.ipynb", {"profile": profile, **(parameters or {})})
-        timings[source.stem] = time.perf_counter() - start
-        timings_path.write_text(json.dumps(timings, indent=1))
-        elapsed = time.perf_counter() - begin
-        print(f"{counter} done in {_clock(timings[source.stem])}; elapsed {_clock(elapsed)}"
-              f"{_left(chosen[i + 1:], timings, elapsed, done + [source.stem], MEASURED_SECONDS[profile])}", flush=True)
+    else:
+        run_notebooks(chosen, executed_dir, {"profile": profile, **(parameters or {})}, timings, timings_path,
+                      jobs or default_jobs(len(chosen)))
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:
@@ -305,3 +407,12 @@ def add_favicon(redirect_page):
     page = redirect_page.read_text()
     if 'rel="icon"' not in page:
         redirect_page.write_text('<link rel="icon" href="_static/favicon.svg" />\n' + page)
+
+
+if __name__ == "__main__":  # one notebook, in its own process: python -m lintf_core.book SOURCE OUTPUT PARAMETERS
+    import signal
+
+    # stopped by the build (another notebook failed): unwind, so that the kernel is shut down and the temporary
+    # folder beside the output removed (a stray notebook in _build/src would fail the site's build)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    execute(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]))

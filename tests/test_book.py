@@ -1,5 +1,7 @@
-"""Generated pages and profiles."""
+"""Generated pages and profiles; the build's notebooks side by side."""
 
+import json
+import time
 from pathlib import Path
 
 import nbformat
@@ -81,23 +83,70 @@ def test_only_names_an_existing_notebook():
 def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_mean_so_far():
     from pathlib import Path
 
-    from lintf_core.book import MEASURED_SECONDS, PROFILES, _clock, _left, notebook_sources
+    from lintf_core.book import MEASURED_SECONDS, PROFILES, _clock, _left, longest_first, notebook_sources
 
     remaining = [Path("fig07_x.py"), Path("fig08_y.py")]
     assert _clock(125.4) == "2 min 05 s"
-    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, elapsed=0, done=[]) == ", about 1 min 30 s left"
+    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, done={}) == ", about 1 min 30 s left"
     # mean so far: 50 s
-    assert _left(remaining, {"fig07_x": 60}, elapsed=100, done=["a", "b"]) == ", about 1 min 50 s left"
-    assert _left(remaining, {}, elapsed=0, done=[]) == ""  # nothing to go by yet
-    assert _left([], {}, elapsed=10, done=["a"]) == ""
+    assert _left(remaining, {"fig07_x": 60}, done={"a": 40, "b": 60}) == ", about 1 min 50 s left"
+    assert _left(remaining, {}, done={}) == ""  # nothing to go by yet
+    assert _left([], {}, done={"a": 10}) == ""
     # measured times, scaled by this build's pace: "a" was measured at 40 s and took 80 s here, so twice as slow
     measured = {"a": 40, "fig07_x": 100, "fig08_y": 200}
-    assert _left(remaining, {}, elapsed=80, done=["a"], measured=measured) == ", about 10 min 00 s left"
-    assert _left(remaining, {"fig08_y": 30}, elapsed=80, done=["a"], measured=measured) == ", about 3 min 50 s left"
-    assert _left(remaining, {}, elapsed=0, done=[], measured=measured) == ", about 5 min 00 s left"
+    assert _left(remaining, {}, done={"a": 80}, measured=measured) == ", about 10 min 00 s left"
+    assert _left(remaining, {"fig08_y": 30}, done={"a": 80}, measured=measured) == ", about 3 min 50 s left"
+    assert _left(remaining, {}, done={}, measured=measured) == ", about 5 min 00 s left"
+    # two side by side: the work shared, but never sooner than the longest one; a running one counts what it has left
+    assert _left(remaining, {"fig07_x": 60, "fig08_y": 30}, done={}, jobs=2) == ", about 1 min 00 s left"
+    assert _left(remaining, {"fig07_x": 100, "fig08_y": 60}, done={}, jobs=2) == ", about 1 min 40 s left"
+    timings = {"fig07_x": 60, "fig08_y": 30}
+    assert _left(remaining[:1], timings, done={}, jobs=1, running={"fig08_y": 10}) == ", about 1 min 20 s left"
+    assert _left([], timings, done={}, jobs=2, running={"fig08_y": 10}) == ", about 0 min 20 s left"
+    assert _left([], timings, done={}, jobs=2, running={"fig08_y": 50}) == ", about 0 min 00 s left"
+    # the longest first, by the last build's times before the measured ones
+    order = longest_first(remaining, {"fig08_y": 30}, {"fig07_x": 20, "fig08_y": 10})
+    assert [s.stem for s in order] == ["fig08_y", "fig07_x"]
     # every notebook of each profile has a measured time
     for profile in PROFILES:
         assert sorted(MEASURED_SECONDS[profile]) == sorted(s.stem for s in notebook_sources())
+
+
+def _timed_notebook(path, body):
+    path.write_text('# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nimport os, time\n'
+                    'start = time.time()\nthreads = os.environ.get("OMP_NUM_THREADS"), '
+                    'os.environ.get("NUMBA_NUM_THREADS")\n' + body + "\nprint(start, time.time(), *threads)\n")
+    return path
+
+
+def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
+    """make book executes one notebook per core at once, each kernel on one thread, and records each one's time."""
+    monkeypatch.setattr(book, "BUILD", tmp_path)
+    sources = [_timed_notebook(tmp_path / f"fig0{i}_sleep.py", "time.sleep(4)") for i in (1, 2)]
+    out = tmp_path / "executed"
+    timings = {}
+    book.run_notebooks(sources, out, {"profile": "quick"}, timings, tmp_path / "timings.json", jobs=2)
+    spans = []
+    for source in sources:
+        cells = nbformat.read(out / f"{source.stem}.ipynb", as_version=4).cells
+        start, end, omp, numba = cells[-1].outputs[0]["text"].split()
+        assert (omp, numba) == ("1", "1")
+        spans.append((float(start), float(end)))
+    assert max(s for s, _ in spans) < min(e for _, e in spans), "the two ran at the same time"
+    assert sorted(timings) == ["fig01_sleep", "fig02_sleep"] and all(t >= 4 for t in timings.values())
+    assert sorted(json.loads((tmp_path / "timings.json").read_text())) == sorted(timings)
+
+
+def test_a_failing_notebook_stops_those_running_beside_it(tmp_path, capfd):
+    sources = [_timed_notebook(tmp_path / "fig01_long.py", "time.sleep(120)"),
+               _timed_notebook(tmp_path / "fig02_broken.py", "time.sleep(2)\nraise ValueError('boom')")]
+    out = tmp_path / "executed"
+    begin = time.perf_counter()
+    with pytest.raises(SystemExit, match="fig02_broken.py failed"):
+        book.run_notebooks(sources, out, {"profile": "quick"}, {}, tmp_path / "timings.json", jobs=2)
+    assert time.perf_counter() - begin < 60, "the long notebook was stopped, not waited for"
+    assert "ValueError: boom" in capfd.readouterr().err
+    assert not out.exists() or not any(out.iterdir()), "no notebook, no temporary folder left behind"
 
 
 def test_papermills_injected_parameters_cell_is_removed_from_the_page(tmp_path):

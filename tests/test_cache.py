@@ -1,4 +1,10 @@
-"""The result cache: round trip, damaged entries detected and recomputed, atomic writes."""
+"""The result cache: round trip, damaged entries detected and recomputed, atomic writes, one computation of a
+result two processes need at once."""
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 
 import torch
 
@@ -22,6 +28,18 @@ def test_key_depends_on_config_and_code_version(monkeypatch):
     before = cache.key_of({"a": 1})
     monkeypatch.setattr(cache, "code_version", lambda: "another version")
     assert cache.key_of({"a": 1}) != before
+
+
+def test_the_key_holds_the_thread_count():
+    """A result computed on another number of threads differs in its last bits: it must not be served."""
+    before = torch.get_num_threads()
+    key = cache.key_of({"a": 1})
+    try:
+        torch.set_num_threads(before + 1)
+        assert cache.key_of({"a": 1}) != key
+    finally:
+        torch.set_num_threads(before)
+    assert cache.key_of({"a": 1}) == key
 
 
 def test_the_key_holds_the_code_path(monkeypatch):
@@ -98,4 +116,35 @@ def test_failed_compute_leaves_nothing(private_cache):
         cache.cached({"x": 1}, boom)
     except RuntimeError:
         pass
-    assert not private_cache.exists() or not any(private_cache.iterdir())
+    assert not private_cache.exists() or [p.name for p in private_cache.iterdir()] == ["locks"]
+    assert [p.suffix for p in (private_cache / "locks").iterdir()] == [".lock"]
+
+
+def _needs_the_shared_result(cache_dir, rendezvous):
+    """In a process of its own: wait until the other process is ready too, then ask the cache for one result whose
+    computation takes a second and leaves a mark."""
+    os.environ["LINTF_CACHE_DIR"] = cache_dir
+    from lintf_core import cache as store
+
+    (rendezvous / f"ready-{os.getpid()}").touch()
+    while len(list(rendezvous.glob("ready-*"))) < 2:
+        time.sleep(0.01)
+
+    def compute():
+        (rendezvous / f"computed-{os.getpid()}").touch()
+        time.sleep(1.0)
+        return {"x": torch.arange(3.0)}
+
+    return store.cached({"shared": 1}, compute)["x"].sum().item()
+
+
+def test_two_processes_needing_one_result_at_once_compute_it_once(tmp_path):
+    """make book runs notebooks side by side, and some need the same result (Figs. 4 and 5 reuse Fig. 2's runs): the
+    second waits for the first's and reads it, instead of computing it again."""
+    rendezvous = tmp_path / "rendezvous"
+    rendezvous.mkdir()
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(_needs_the_shared_result, [str(tmp_path / "cache")] * 2, [rendezvous] * 2))
+    assert results == [3.0, 3.0]
+    assert len(list(rendezvous.glob("computed-*"))) == 1
+    assert sorted(p.suffix or p.name for p in (tmp_path / "cache").iterdir()) == [".pt", "locks"]
