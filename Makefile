@@ -21,13 +21,15 @@ export NUMBA_OPT ?= 1
 # and numba's LLVM otherwise pick their code path by CPU (AVX-512 on one machine, AVX2 on another; LLVM also tunes
 # unrolling per CPU model), and under fastmath and in reductions that changes the last bits, which grow through the
 # chaotic training runs until the nbval references no longer match (seen: verdicts flipped between two machines). So
-# the code path is fixed: AVX2 for torch; MKL's COMPATIBLE branch, the one it keeps on non-Intel CPUs too (MKL ignores
-# its AVX2 branch on an AMD CPU and falls back to its own choice: on 2026-12-01 an AMD EPYC moved 10 of the 13 check
-# cells of references made on an Intel CPU, Fig. 2's reference loop included); numpy's loops without AVX-512;
-# OpenBLAS's Haswell kernels; numba compiled for a Haswell (its default features only: the empty feature list).
-# `make bench` runs without these (each library at the CPU's native speed).
+# the code path is fixed: AVX2 for torch (its own kernels and oneDNN's); MKL's COMPATIBLE branch, the one it keeps on
+# non-Intel CPUs too (MKL ignores its AVX2 branch on an AMD CPU and falls back to its own choice: on 2026-12-01 an AMD
+# EPYC moved 10 of the 13 check cells of references made on an Intel CPU, Fig. 2's reference loop included; its cost,
+# measured: Fig. 15's training step, whose pre-layer is torch matmuls, 41 -> 56 ms on one thread); numpy's
+# loops without AVX-512; OpenBLAS's Haswell kernels; numba compiled for a Haswell (its default features only: the
+# empty feature list). `make bench` runs without these (each library at the CPU's native speed).
 ifeq ($(shell uname -m),x86_64)
 export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= COMPATIBLE
 export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
 export OPENBLAS_CORETYPE ?= Haswell
@@ -101,7 +103,7 @@ references: $(STAMP)
 	$(PY) -m lintf_core book --references --jobs $(JOBS)
 
 bench: $(STAMP)
-	env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u NPY_DISABLE_CPU_FEATURES -u OPENBLAS_CORETYPE -u NUMBA_CPU_NAME \
+	env -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA -u MKL_CBWR -u NPY_DISABLE_CPU_FEATURES -u OPENBLAS_CORETYPE -u NUMBA_CPU_NAME \
 	  -u NUMBA_CPU_FEATURES -u OMP_NUM_THREADS -u MKL_NUM_THREADS -u NUMBA_NUM_THREADS $(PY) -m lintf_core bench
 
 # JupyterLab on localhost with the lintf kernel: jupytext opens every notebooks/*.py as a notebook (edit, re-run,

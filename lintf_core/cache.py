@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NUMERIC_MODULES = ("settings", "data", "model", "fast", "fast_tokens", "optim", "train", "diagnostics")
 # The code path each library computes with (the Makefile fixes them on x86-64; README, "When CI's nbval fails"):
 # they move last bits, so a result computed under other values is another result and must not be served.
-CODE_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE",
-                       "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
+CODE_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES",
+                       "OPENBLAS_CORETYPE", "NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
 
 
 def cache_dir():
