@@ -234,6 +234,7 @@ def longest_first(sources, timings, measured):
         return timings.get(source.stem, measured.get(source.stem, 0))
     return sorted(sources, key=lambda s: -seconds(s))
 
+
 # Every notebook's kernel computes on one thread, and a build runs one notebook per core side by side. On these 2-core
 # machines that beat one notebook at a time on 2 threads (measured: README, "How long things take"): a kernel's
 # start, imports, plotting and per-iteration Python use one core however many threads there are, and the compiled
@@ -314,7 +315,6 @@ def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs)
         raise SystemExit(f"{failed[0]} failed (its cell is shown above); the build stopped")
 
 
-
 def make_references(jobs=None):
     """Re-execute every notebook in place as nbval's reference (notebooks/*.ipynb): its parameters cell as written
     (the quick profile), nothing injected, `jobs` side by side on one thread each, as make test's nbval runs them."""
@@ -326,6 +326,7 @@ def make_references(jobs=None):
     timings_path = BUILD / "timings-references.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     run_notebooks(sources, ROOT / "notebooks", {}, timings, timings_path, jobs or default_jobs(len(sources)))
+
 
 def reference_profile(path):
     """The profile an executed notebook ran with: papermill's recorded parameter, else its parameters cell's."""

@@ -44,9 +44,10 @@ def code_version():
 
 
 def thread_counts():
-    """The threads torch and numba compute with: reductions split over threads sum in another order, so the last
-    bits (and the chaotic runs grown from them) depend on the count (measured: 1 and 2 threads move 10 of the 13 nbval
-    check cells)."""
+    """The threads torch and numba compute with: a reduction split over threads sums in another order, so the last
+    bits (and the chaotic runs grown from them) depend on the count (measured 2026-12-01: 1 and 2 threads on one
+    machine gave different check numbers for Figs. 8 and 9-11; a result cached at one count was served at the other)."""
+
     import numba
 
     return {"torch": torch.get_num_threads(), "numba": numba.config.NUMBA_NUM_THREADS}
