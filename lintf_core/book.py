@@ -243,8 +243,16 @@ def longest_first(sources, timings, measured):
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
-def default_jobs(n_notebooks):
+def _jobs(jobs, n_notebooks):
+    """The notebooks to run side by side: `jobs` if given (a positive integer), else one per core."""
+    if jobs is not None:
+        return check_positive("jobs", jobs, integer=True)
     return max(1, min(n_notebooks, os.cpu_count() or 1))
+
+
+def _timings(path):
+    """Each notebook's seconds in the last build recorded at `path` ({} before the first)."""
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_json(path, value):
@@ -319,13 +327,11 @@ def make_references(jobs=None):
     """Re-execute every notebook in place as nbval's reference (notebooks/*.ipynb): its parameters cell as written
     (the quick profile), nothing injected, `jobs` side by side on one thread each, as make test's nbval runs them."""
     sources = notebook_sources()
-    if jobs is not None:
-        check_positive("jobs", jobs, integer=True)
+    jobs = _jobs(jobs, len(sources))
     check_kernel()
     BUILD.mkdir(parents=True, exist_ok=True)
     timings_path = BUILD / "timings-references.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    run_notebooks(sources, ROOT / "notebooks", {}, timings, timings_path, jobs or default_jobs(len(sources)))
+    run_notebooks(sources, ROOT / "notebooks", {}, _timings(timings_path), timings_path, jobs)
 
 
 def reference_profile(path):
@@ -363,9 +369,8 @@ def build(profile="paper", only=(), parameters=None, from_references=False, jobs
     them a second time for the site cost ~1.5 min of CI). jobs: notebooks executed side by side, each on one thread
     (default: one per core)."""
     check_choice("profile", profile, tuple(PROFILES))
-    if jobs is not None:
-        check_positive("jobs", jobs, integer=True)
     chosen = select(only)
+    jobs = _jobs(jobs, len(chosen))
     if from_references and (profile != "quick" or only or parameters):
         raise ParameterError("from_references", from_references,
                              "only with --profile quick, no --only and no parameters (the references are the "
@@ -381,12 +386,11 @@ def build(profile="paper", only=(), parameters=None, from_references=False, jobs
                                                       allow_unicode=True, sort_keys=False))
     # Each notebook's time of the last build of this profile: the estimate of what is left (else MEASURED_SECONDS).
     timings_path = BUILD / f"timings-{profile}.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = _timings(timings_path)
     if from_references:
         stage_references(chosen, executed_dir)
     else:
-        run_notebooks(chosen, executed_dir, {"profile": profile, **(parameters or {})}, timings, timings_path,
-                      jobs or default_jobs(len(chosen)))
+        run_notebooks(chosen, executed_dir, {"profile": profile, **(parameters or {})}, timings, timings_path, jobs)
     executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     missing = [p.stem for p in executed if not p.exists()]
     if missing:
