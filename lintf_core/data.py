@@ -70,8 +70,10 @@ def target_mlp(d, hidden, seed=TARGET_MLP_SEED):
     W1, b1 = uniform(hidden, d, fan_in=d), uniform(hidden, fan_in=d)
     W2, b2 = uniform(d, hidden, fan_in=hidden), uniform(d, fan_in=hidden)
 
-    def mlp(x):
-        return torch.relu(x @ W1.T + b1) @ W2.T + b2
+    def mlp(x):  # on the covariates as columns, W2 relu(W1 x + b1) + b2: MKL's products of a (.., 5) by a 5 x 5
+        # matrix are ~3x faster this way round (measured 2026-12-02: 17 -> 6 ms for 5 x 2,000 prompts)
+        columns = x.reshape(-1, x.shape[-1]).T
+        return torch.addmm(b2[:, None], W2, torch.relu(torch.addmm(b1[:, None], W1, columns))).T.reshape(x.shape)
 
     return mlp
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .data import PromptStatistics, stack_prompts
-from .model import attention_matrices, pre_layer
+from .model import attention_matrices
 
 def supports(arch):
     """Whether the fused kernels compute this architecture exactly: sparse linear attention without a pre-layer,
@@ -1023,6 +1023,197 @@ def _full_hvp_block(P, Q, xs, y, target, block, dP, dQ, dxs, moves, hvp_parts, d
                             dxs_bar[r, c, t, i, lo + e] += T0[i, j, e] * dx[t, j, lo + e]
 
 
+# ---- Fig. 15's learned pre-layer x -> W2 relu(W1 x + b1) + b2, and its derivatives, in the kernels' layout ----------
+# Covariates X (S, N + 1, d, B) (the query last; run r reads X[run_data[r]]), mapped covariates and their adjoints
+# (runs, N + 1, d, B): examples innermost, so every line below is a vectorised pass over a block of examples
+# [lo, lo + n) that stays in L1. One task per (run, token); each writes its own partial sums, added up in float64 by
+# the caller. Measured (2026-12-02, one thread): as torch ops (matmuls, autograd, einsums) the pre-layer and its
+# backward were 155 ms of Fig. 15's 259 ms training step (10 runs x 2,000 prompts), and its tangents 2.8 s of a
+# 4.5 s Hessian; these kernels made them ~40 ms and ~0.45 s (blocking over examples: no gain measured).
+PRE_LAYER_BLOCK = 256
+
+
+@numba.njit(fastmath=True)
+def _hidden(W1, b1, r, j, x, lo, out):  # out[e] = W1[r, j] . x[:, lo + e] + b1[r, j] (before the ReLU)
+    d, n = x.shape[0], out.shape[0]
+    for e in range(n):
+        out[e] = b1[r, j]
+    for i in range(d):
+        w, xi = W1[r, j, i], x[i, lo:lo + n]  # a slice: a negative index is impossible, so the loop vectorises
+        for e in range(n):
+            out[e] += w * xi[e]
+
+
+@numba.njit(fastmath=True)
+def _relu(W1, b1, r, j, x, lo, out):  # out = relu(W1[r, j] . x + b1[r, j]), per example
+    _hidden(W1, b1, r, j, x, lo, out)
+    for e in range(out.shape[0]):
+        out[e] = max(out[e], 0)
+
+
+@numba.njit(fastmath=True)
+def _relu_masked(hidden, out):  # out *= relu'(u), given hidden = relu(u) (0 at u = 0, as torch's)
+    for e in range(out.shape[0]):
+        out[e] = out[e] if hidden[e] > 0 else 0
+
+
+@numba.njit(fastmath=True)
+def _accumulate(w, v, y, lo):  # y[lo + e] += w v[e]
+    n = v.shape[0]
+    yb = y[lo:lo + n]
+    for e in range(n):
+        yb[e] += w * v[e]
+
+
+@numba.njit(fastmath=True)
+def _dot(u, y, lo):  # sum_e u[e] y[lo + e]
+    n = u.shape[0]
+    yb = y[lo:lo + n]
+    acc = u[0] * 0
+    for e in range(n):
+        acc += u[e] * yb[e]
+    return acc
+
+
+@numba.njit(fastmath=True)
+def _combine(W2, r, j, g, lo, out):  # out[e] = sum_o W2[r, o, j] g[o, lo + e]
+    for e in range(out.shape[0]):
+        out[e] = 0
+    n = out.shape[0]
+    for o in range(g.shape[0]):
+        w, go = W2[r, o, j], g[o, lo:lo + n]
+        for e in range(n):
+            out[e] += w * go[e]
+
+
+@numba.njit(fastmath=True)
+def _pre_layer_sums(x, g, hidden, hidden_bar, j, h, lo, out):
+    """Hidden unit j's share of the pre-layer's gradient (or of its tangent) from examples lo ..: W2[:, j] gets
+    sum_e g hidden, W1[j] sum_e hidden_bar x, b1[j] sum_e hidden_bar; into out, flattened as model.pre_layer's
+    parameters (W1 (h, d), b1 (h), W2 (d, h), b2 (d))."""
+    d = x.shape[0]
+    for o in range(d):
+        out[h * d + h + o * h + j] += _dot(hidden, g[o], lo)
+    for i in range(d):
+        out[j * d + i] += _dot(hidden_bar, x[i], lo)
+    acc = out[0] * 0
+    for e in range(hidden_bar.shape[0]):
+        acc += hidden_bar[e]
+    out[h * d + j] += acc
+
+
+@numba.njit(fastmath=True)
+def _bias_sums(g, lo, n, h, out):  # b2's share: sum_e g[o, lo + e]
+    d = g.shape[0]
+    for o in range(d):
+        acc = out[0] * 0
+        go = g[o, lo:lo + n]
+        for e in range(n):
+            acc += go[e]
+        out[2 * h * d + h + o] += acc
+
+
+@numba.njit(parallel=True, cache=True)
+def _pre_layer_forward(W1, b1, W2, b2, X, run_data, xs):
+    """xs[r, t] = W2[r] relu(W1[r] X[run_data[r], t] + b1[r]) + b2[r] for every token t, (d, B) each."""
+    runs, h = W1.shape[0], W1.shape[1]
+    T, d, B = X.shape[1], X.shape[2], X.shape[3]
+    for task in numba.prange(runs * T):
+        r, t = task // T, task % T
+        x, out = X[run_data[r], t], xs[r, t]
+        for lo in range(0, B, PRE_LAYER_BLOCK):
+            n = min(PRE_LAYER_BLOCK, B - lo)
+            hidden = np.empty(n, X.dtype)
+            for o in range(d):
+                out[o, lo:lo + n] = b2[r, o]
+            for j in range(h):
+                _relu(W1, b1, r, j, x, lo, hidden)
+                for o in range(d):
+                    _accumulate(W2[r, o, j], hidden, out[o], lo)
+
+
+@numba.njit(parallel=True, cache=True)
+def _pre_layer_backward(W1, b1, W2, X, run_data, xs_bar, parts):
+    """The pre-layer's gradient from the mapped covariates' adjoints xs_bar (runs, N + 1, d, B): token t's share in
+    parts[r, t] (_pre_layer_sums' order)."""
+    runs, h = W1.shape[0], W1.shape[1]
+    T, B = X.shape[1], X.shape[3]
+    for task in numba.prange(runs * T):
+        r, t = task // T, task % T
+        x, g, out = X[run_data[r], t], xs_bar[r, t], parts[r, t]
+        for lo in range(0, B, PRE_LAYER_BLOCK):
+            n = min(PRE_LAYER_BLOCK, B - lo)
+            hidden, hidden_bar = np.empty(n, X.dtype), np.empty(n, X.dtype)
+            for j in range(h):
+                _relu(W1, b1, r, j, x, lo, hidden)
+                _combine(W2, r, j, g, lo, hidden_bar)
+                _relu_masked(hidden, hidden_bar)
+                _pre_layer_sums(x, g, hidden, hidden_bar, j, h, lo, out)
+            _bias_sums(g, lo, n, h, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _pre_layer_tangent(W1, b1, W2, dW1, db1, dW2, db2, X, run_data, dxs):
+    """The mapped covariates' tangent along each direction c of run r, dxs[r, c, t] (d, B):
+    W2 (relu'(u) (dW1 x + db1)) + dW2 relu(u) + db2, u = W1 x + b1."""
+    runs, h = W1.shape[0], W1.shape[1]
+    K = dW1.shape[1]
+    T, d, B = X.shape[1], X.shape[2], X.shape[3]
+    for task in numba.prange(runs * T):
+        r, t = task // T, task % T
+        x = X[run_data[r], t]
+        for lo in range(0, B, PRE_LAYER_BLOCK):
+            n = min(PRE_LAYER_BLOCK, B - lo)
+            hidden, d_hidden = np.empty(n, X.dtype), np.empty(n, X.dtype)
+            for c in range(K):
+                for o in range(d):
+                    dxs[r, c, t, o, lo:lo + n] = db2[r, c, o]
+            for j in range(h):
+                _relu(W1, b1, r, j, x, lo, hidden)
+                for c in range(K):
+                    _hidden(dW1[r], db1[r], c, j, x, lo, d_hidden)
+                    _relu_masked(hidden, d_hidden)
+                    out = dxs[r, c, t]
+                    for o in range(d):
+                        _accumulate(W2[r, o, j], d_hidden, out[o], lo)
+                        _accumulate(dW2[r, c, o, j], hidden, out[o], lo)
+
+
+@numba.njit(parallel=True, cache=True)
+def _pre_layer_tangent_grad(W1, b1, W2, dW1, db1, dW2, X, run_data, C, dC, moves, parts):
+    """The tangent of the pre-layer's gradient J^T C along each direction c of run r: from the covariates' adjoints
+    C (runs, N + 1, d, B) and their tangents dC (runs, K, N + 1, d, B), the pre-layer's own second derivative
+    included (moves=False: the direction leaves the pre-layer alone, dW = 0). Token t's share in parts[r, t, c]
+    (_pre_layer_sums' order)."""
+    runs, h = W1.shape[0], W1.shape[1]
+    K = dC.shape[1]
+    T, d, B = X.shape[1], X.shape[2], X.shape[3]
+    for task in numba.prange(runs * T):
+        r, t = task // T, task % T
+        x, g = X[run_data[r], t], C[r, t]
+        for lo in range(0, B, PRE_LAYER_BLOCK):
+            n = min(PRE_LAYER_BLOCK, B - lo)
+            hidden, d_hidden = np.empty(n, X.dtype), np.empty(n, X.dtype)
+            d_hidden_bar, scratch = np.empty(n, X.dtype), np.empty(n, X.dtype)
+            for j in range(h):
+                _relu(W1, b1, r, j, x, lo, hidden)
+                for c in range(K):
+                    dg, out = dC[r, c, t], parts[r, t, c]
+                    _combine(W2, r, j, dg, lo, d_hidden_bar)  # W2^T dC
+                    if moves:  # + dW2^T C, and W2's share from C's side: sum_e C relu'(u) (dW1 x + db1)
+                        _combine(dW2[r], c, j, g, lo, scratch)
+                        for e in range(n):
+                            d_hidden_bar[e] += scratch[e]
+                        _hidden(dW1[r], db1[r], c, j, x, lo, d_hidden)
+                        _relu_masked(hidden, d_hidden)
+                        for o in range(d):
+                            out[h * d + h + o * h + j] += _dot(d_hidden, g[o], lo)
+                    _relu_masked(hidden, d_hidden_bar)
+                    _pre_layer_sums(x, dg, hidden, d_hidden_bar, j, h, lo, out)
+            for c in range(K):
+                _bias_sums(dC[r, c, t], lo, n, h, parts[r, t, c])
+
+
 def supports_full(arch):
     """Whether loss_and_grad_full applies: Fig. 15's model (linear attention, the full parametrization, one Q, a
     learned pre-layer)."""
@@ -1031,33 +1222,33 @@ def supports_full(arch):
 
 
 def _full_inputs(theta, arch, prompts, run_data):
-    """Fig. 15's kernel inputs: the function theta -> mapped tokens (runs, B, N + 1, d) (the pre-layer, in torch), its
-    value at theta (with autograd's graph if theta requires grad), and P, Q, the tokens' covariates xs (runs, N + 1, d,
-    B), labels y (runs, N, B) and targets (runs, B) as the kernel reads them. prompts: one batch, or one per seed
-    (run_data[r] is run r's: default batch r, or the one batch)."""
+    """Fig. 15's kernel inputs: P, Q (runs, L, k, k); the pre-layer's weights (W1, b1, W2, b2) per run; the raw
+    covariates X (S, N + 1, d, B) of the S batches, the query last; run_data (runs,), run r's batch; and, as the
+    kernels read them, the mapped covariates xs (runs, N + 1, d, B), labels y (runs, N, B) and targets (runs, B).
+    prompts: one batch, or one per seed (run_data[r] is run r's: default batch r, or the one batch)."""
     runs = theta.shape[0]
     if prompts.w.dim() == 2:  # one batch for all runs: give it a leading axis
         prompts = stack_prompts([prompts])
     if run_data is None:
         run_data = np.zeros(runs, np.int64) if prompts.w.shape[0] == 1 else np.arange(runs)
-    prompts = prompts.select(torch.as_tensor(np.asarray(run_data, dtype=np.int64)))
-
-    def tokens_of(t):
-        x, x_query = pre_layer(t, arch, prompts.x), pre_layer(t, arch, prompts.x_query)  # (runs, B, N|-, d)
-        return torch.cat([x, x_query.unsqueeze(-2)], -2)
-
-    tokens = tokens_of(theta)
+    run_data = np.asarray(run_data, dtype=np.int64)
     P, Q = (np.ascontiguousarray(m.detach().numpy()) for m in attention_matrices(theta, arch))
     dtype = P.dtype
-    xs = np.ascontiguousarray(tokens.detach().permute(0, 2, 3, 1).numpy(), dtype=dtype)
-    y = np.ascontiguousarray(prompts.y.permute(0, 2, 1).numpy(), dtype=dtype)
-    target = np.ascontiguousarray(prompts.y_query.numpy(), dtype=dtype)
-    return tokens_of, tokens, P, Q, xs, y, target
+    weights = tuple(np.ascontiguousarray(w.detach().numpy(), dtype=dtype)
+                    for w in _pre_layer_weights(theta[:, arch.n_attention_params:], arch))
+    X = torch.cat([prompts.x, prompts.x_query.unsqueeze(-2)], -2)  # (S, B, N + 1, d)
+    X = np.ascontiguousarray(X.permute(0, 2, 3, 1).numpy(), dtype=dtype)
+    xs = np.empty((runs, *X.shape[1:]), dtype)
+    _pre_layer_forward(*weights, X, run_data, xs)
+    # the labels of each batch once (the target network is the costly part), then each run's
+    y = np.ascontiguousarray(prompts.y.permute(0, 2, 1).numpy()[run_data], dtype=dtype)
+    target = np.ascontiguousarray(prompts.y_query.numpy()[run_data], dtype=dtype)
+    return P, Q, weights, X, run_data, xs, y, target
 
 
 def _full_adjoints(P, Q, xs, y, target):
     """_fused_full on its inputs: per-prompt squared errors, the attention parameters' gradient (runs, L * 2 * k * k)
-    and the mapped covariates' adjoints as torch reads them, (runs, B, N + 1, d)."""
+    and the mapped covariates' adjoints xs_bar (like xs)."""
     runs, L, k = P.shape[0], P.shape[1], P.shape[2]
     B = xs.shape[-1]
     blocks = block_size(k)
@@ -1065,21 +1256,25 @@ def _full_adjoints(P, Q, xs, y, target):
     parts = np.zeros((runs, (B + blocks - 1) // blocks, L, 2, k, k), P.dtype)
     xs_bar = np.empty_like(xs)
     _fused_full(P, Q, xs, y, target, blocks, per_prompt, parts, xs_bar)
-    return per_prompt, torch.from_numpy(parts.sum(1).reshape(runs, -1)), torch.from_numpy(xs_bar).permute(0, 3, 1, 2)
+    return per_prompt, torch.from_numpy(parts.sum(1).reshape(runs, -1)), xs_bar
+
+
+def _pre_layer_sizes(arch):
+    return 2 * arch.mlp_hidden * arch.d + arch.mlp_hidden + arch.d
 
 
 def loss_and_grad_full(theta, arch, prompts, run_data=None):
     """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad on Prompts, for Fig. 15's
     model. prompts: one batch, or one per seed (leading axis; run_data[r] is run r's, default: batch r, or the one
-    batch for all). The pre-layer maps each run's covariates in torch, with autograd; the statistics and the
-    attention layers are the compiled kernel's (_fused_full), whose adjoints of the mapped covariates torch then
-    carries back through the pre-layer."""
-    theta = theta.detach().requires_grad_(True)
-    _, tokens, P, Q, xs, y, target = _full_inputs(theta, arch, prompts, run_data)
+    batch for all). The pre-layer maps each run's covariates (_pre_layer_forward), the statistics and the attention
+    layers are fused (_fused_full), whose adjoints of the mapped covariates _pre_layer_backward carries back through
+    the pre-layer."""
+    P, Q, weights, X, run_data, xs, y, target = _full_inputs(theta, arch, prompts, run_data)
     per_prompt, attention_grad, xs_bar = _full_adjoints(P, Q, xs, y, target)
-    (grad,) = torch.autograd.grad(tokens, theta, xs_bar)  # the pre-layer's part
-    grad[:, :arch.n_attention_params] = attention_grad
-    return torch.from_numpy(per_prompt.mean(1)), grad
+    parts = np.zeros((theta.shape[0], X.shape[1], _pre_layer_sizes(arch)), P.dtype)
+    _pre_layer_backward(weights[0], weights[1], weights[2], X, run_data, xs_bar, parts)
+    pre_layer_grad = torch.from_numpy(parts.sum(1, dtype=np.float64)).to(theta.dtype)
+    return torch.from_numpy(per_prompt.mean(1)), torch.cat([attention_grad, pre_layer_grad], 1)
 
 
 def _pre_layer_weights(flat, arch):
@@ -1090,63 +1285,53 @@ def _pre_layer_weights(flat, arch):
     return W1.unflatten(-1, (h, d)), b1, W2.unflatten(-1, (d, h)), b2
 
 
+def _split_pre_layer(flat, arch):
+    """_pre_layer_weights of a numpy array, each part contiguous."""
+    h, d = arch.mlp_hidden, arch.d
+    ends = np.cumsum([h * d, h, d * h])
+    W1, b1, W2, b2 = np.split(flat, ends, axis=-1)
+    return (np.ascontiguousarray(W1.reshape(*W1.shape[:-1], h, d)), np.ascontiguousarray(b1),
+            np.ascontiguousarray(W2.reshape(*W2.shape[:-1], d, h)), np.ascontiguousarray(b2))
+
+
 def hessian_vector_products_full(theta, arch, prompts, directions, chunk=32, pre_layer_rows=True):
     """H(theta_r) v for every run r and each of its directions (runs, K, n_params), on one batch of prompts, for
     Fig. 15's model; returns (runs, K, n_params). Forward-over-reverse in three steps: the tangents of the mapped
-    covariates (the pre-layer x -> W2 relu(W1 x + b1) + b2 differentiated by hand, as batched products), the compiled
-    tangent pass (_fused_full_hvp: the attention rows, and the tangents of the covariates' adjoints C), then the
-    pre-layer rows, the tangent of its gradient J^T C: J^T dC + (dJ)^T C (pre_layer_rows=False: left out, zeros).
-    `chunk` directions at a time."""
+    covariates (_pre_layer_tangent), the fused tangent pass (_fused_full_hvp: the attention rows, and the tangents
+    of the covariates' adjoints), then the pre-layer rows, the tangent of its gradient (_pre_layer_tangent_grad;
+    pre_layer_rows=False: left out, zeros). `chunk` directions at a time."""
     theta = theta.detach()
     runs, K, p = directions.shape
-    a, L, k, d = arch.n_attention_params, arch.n_layers, arch.d + 1, arch.d
-    _, _, P, Q, xs, y, target = _full_inputs(theta, arch, prompts, None)
+    a, L, k = arch.n_attention_params, arch.n_layers, arch.d + 1
+    P, Q, (W1, b1, W2, _), X, run_data, xs, y, target = _full_inputs(theta, arch, prompts, None)
     dtype = P.dtype
     _, _, C = _full_adjoints(P, Q, xs, y, target)
-    B, N1 = xs.shape[-1], xs.shape[1]
+    B, T = xs.shape[-1], xs.shape[1]
     blocks = block_size(k)
-    if prompts.w.dim() == 2:
-        prompts = stack_prompts([prompts])
-    X = torch.cat([prompts.x, prompts.x_query.unsqueeze(-2)], -2).reshape(1, -1, d).to(theta.dtype)  # (1, M, d)
-    C = C.reshape(runs, -1, d)  # the adjoints of the mapped covariates, (runs, M, d), M = B (N + 1)
-    W1, b1, W2, _ = _pre_layer_weights(theta[:, a:], arch)
-    u = torch.einsum("rmi,rhi->rmh", X.expand(runs, -1, -1), W1) + b1[:, None]
-    on = (u > 0).to(theta.dtype)  # relu' (its second derivative is 0)
-    hidden = u * on
-    directions = torch.as_tensor(np.array(directions, dtype=np.float32), dtype=theta.dtype)
+    directions = np.asarray(directions, dtype=dtype)
     out = torch.empty(runs, K, p, dtype=theta.dtype)
     for start in range(0, K, chunk):
         V = directions[:, start:start + chunk]
         c = V.shape[1]
-        dW1, db1, dW2, db2 = _pre_layer_weights(V[..., a:], arch)
+        dW1, db1, dW2, db2 = _split_pre_layer(V[..., a:], arch)
         moves = bool(V[..., a:].any())  # unit vectors of the attention parameters leave the covariates alone
         if moves:
-            d_hidden = (torch.einsum("rmi,rkhi->rkmh", X.expand(runs, -1, -1), dW1) + db1[:, :, None]) * on[:, None]
-            d_tokens = (torch.einsum("rkmh,rdh->rkmd", d_hidden, W2) + torch.einsum("rmh,rkdh->rkmd", hidden, dW2)
-                        + db2[:, :, None])
-            dxs = np.ascontiguousarray(d_tokens.reshape(runs, c, B, N1, d).permute(0, 1, 3, 4, 2).numpy(), dtype)
+            dxs = np.empty((runs, c, *xs.shape[1:]), dtype)
+            _pre_layer_tangent(W1, b1, W2, dW1, db1, dW2, db2, X, run_data, dxs)
         else:
             dxs = np.zeros((runs, c, 1, 1, 1), dtype)
-        blocks_of_v = V[..., :a].reshape(runs, c, L, 2, k, k).numpy()
-        dP, dQ = (np.ascontiguousarray(blocks_of_v[:, :, :, m], dtype=dtype) for m in (0, 1))
+        blocks_of_v = V[..., :a].reshape(runs, c, L, 2, k, k)
+        dP, dQ = (np.ascontiguousarray(blocks_of_v[:, :, :, m]) for m in (0, 1))
         parts = np.zeros((runs, (B + blocks - 1) // blocks, c, L, 2, k, k), dtype)
-        dxs_bar = np.empty((runs, c, N1, d, B), dtype)
+        dxs_bar = np.empty((runs, c, *xs.shape[1:]), dtype)
         _fused_full_hvp(P, Q, xs, y, target, blocks, dP, dQ, dxs, moves, parts, dxs_bar)
         out[:, start:start + c, :a] = torch.from_numpy(parts.sum(1).reshape(runs, c, a))
         if not pre_layer_rows:
             out[:, start:start + c, a:] = 0
             continue
-        dC = torch.from_numpy(dxs_bar).permute(0, 1, 4, 2, 3).reshape(runs, c, -1, d)  # (runs, c, M, d)
-        # the gradient J^T C: W2's C^T hidden, b2's sum of C, then through relu: W1's (C W2 . on)^T X, b1's sum
-        d_C_hidden = torch.einsum("rkmd,rdh->rkmh", dC, W2)
-        d_gW2 = torch.einsum("rkmd,rmh->rkdh", dC, hidden)
-        if moves:
-            d_C_hidden = d_C_hidden + torch.einsum("rmd,rkdh->rkmh", C, dW2)
-            d_gW2 = d_gW2 + torch.einsum("rmd,rkmh->rkdh", C, d_hidden)
-        d_C_hidden = d_C_hidden * on[:, None]
-        d_gW1 = torch.einsum("rkmh,mi->rkhi", d_C_hidden, X[0])
-        out[:, start:start + c, a:] = torch.cat([d_gW1.flatten(-2), d_C_hidden.sum(2), d_gW2.flatten(-2),
-                                                 dC.sum(2)], -1)
+        pre_parts = np.zeros((runs, T, c, p - a), dtype)
+        _pre_layer_tangent_grad(W1, b1, W2, dW1, db1, dW2, X, run_data, C, dxs_bar, moves, pre_parts)
+        out[:, start:start + c, a:] = torch.from_numpy(pre_parts.sum(1, dtype=np.float64)).to(theta.dtype)
     return out
 
 

@@ -67,6 +67,15 @@ class Trajectories:
         """Per matching run: did its evaluation loss become non-finite (NaN or inf) at some point?"""
         return ~np.isfinite(self.eval_loss[self.runs(optimizer=optimizer, **match)]).all(axis=1)
 
+    def select(self, runs):
+        """The runs `runs` (indices) alone, as Trajectories."""
+        runs = list(runs)
+        per_run = {k: getattr(self, k)[runs] for k in _ARRAYS if k not in ("eval_iterations", "iterate_iterations")}
+        config = {**self.config, "runs": [self.config["runs"][r] for r in runs]}
+        return Trajectories(setting=self.setting, config=config, optimizer=[self.optimizer[r] for r in runs],
+                            eval_iterations=self.eval_iterations, iterate_iterations=self.iterate_iterations,
+                            **per_run)
+
     def to_payload(self):
         arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(self, k))) for k in _ARRAYS}
         return {"setting": self.setting, "config": self.config, "optimizer": list(self.optimizer), **arrays}
@@ -85,6 +94,22 @@ class Trajectories:
                  "eval_loss_se": _floats(self.eval_loss_se[r]),
                  "eval_loss_median": _floats(self.eval_loss_median[r])} for r in range(self.n_runs)]
         return {"setting": self.setting, "config": self.config, "runs": runs}
+
+
+def concatenate(parts):
+    """The runs of several Trajectories of one setting and schedule as one, in order. Exact: a run does not depend on
+    the runs trained beside it (its own seed's data stream, initialization and optimizer state; tested), so Fig. 8
+    reuses the rate search's runs at the best rates instead of training them again."""
+    first = parts[0]
+    schedule = {k: v for k, v in first.config.items() if k != "runs"}
+    for part in parts[1:]:
+        if {k: v for k, v in part.config.items() if k != "runs"} != schedule:
+            raise ValueError("concatenate: the trajectories differ in more than their runs")
+    per_run = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS
+               if k not in ("eval_iterations", "iterate_iterations")}
+    config = {**first.config, "runs": [run for p in parts for run in p.config["runs"]]}
+    return Trajectories(setting=first.setting, config=config, optimizer=[o for p in parts for o in p.optimizer],
+                        eval_iterations=first.eval_iterations, iterate_iterations=first.iterate_iterations, **per_run)
 
 
 def spiked(losses, factor=10.0):

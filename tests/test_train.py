@@ -6,7 +6,7 @@ import torch
 
 from lintf_core.bench import reference_train
 from lintf_core.errors import ParameterError
-from lintf_core.train import train
+from lintf_core.train import concatenate, train
 
 
 @pytest.mark.parametrize("setting", ["setting1", "setting3", "sphere"])
@@ -40,6 +40,23 @@ def test_same_seed_shares_init_and_data_and_seeds_are_independent():
     for opt in ("sgd", "adam"):
         np.testing.assert_allclose(both.eval_loss[both.runs(optimizer=opt, seed=3)],
                                    alone.eval_loss[alone.runs(optimizer=opt)], rtol=1e-5)
+
+
+def test_runs_trained_apart_concatenate_to_the_runs_trained_together():
+    """Fig. 8 reuses its rate search's runs: a run's record is the same bits whichever runs train beside it, so the
+    search's seed-1 runs at one rate plus seed 3 trained alone equal both seeds trained together."""
+    kwargs = dict(n_iters=12, batch_size=32, eval_every=4, iterate_every=6, progress=False, use_cache=False)
+    search = train("setting1", seeds=[1], lr={"sgd": [0.01, 0.02], "adam": [0.001, 0.002]}, **kwargs)
+    best = {"sgd": [0.02], "adam": [0.001]}
+    together = train("setting1", seeds=[1, 3], lr=best, **kwargs)
+    rest = train("setting1", seeds=[3], lr=best, **kwargs)
+    reused = search.select([r for r in range(search.n_runs) if search.lr[r] in (0.02, 0.001)])
+    joined = concatenate([reused, rest])
+    assert joined.config == together.config and joined.optimizer == together.optimizer
+    for name in ("lr", "seed", "eval_loss", "eval_loss_median", "train_loss", "grad_norm", "iterates", "steps"):
+        assert np.array_equal(getattr(joined, name), getattr(together, name), equal_nan=True), name
+    with pytest.raises(ValueError, match="differ in more than their runs"):
+        concatenate([reused, train("setting1", seeds=[3], lr=best, **{**kwargs, "n_iters": 6})])
 
 
 def test_learning_rate_grid_and_recording_strides():
