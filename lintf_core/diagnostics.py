@@ -97,8 +97,8 @@ def tail_statistics(samples, quantiles=(0.99, 0.999)):
 def hessians(theta, arch, data):
     """The exact Hessian of the loss on `data` for every run: (runs, n_params, n_params).
     data: PromptStatistics or Prompts shared by all runs. The authors' parametrization and Fig. 15's model go through
-    the fused kernels (fast.hessians: forward-over-reverse, all runs in one call; Fig. 15's ~1.7 s a Hessian), every
-    other model through autograd_hessians."""
+    the fused kernels (fast.hessians: forward-over-reverse, all runs in one call; Fig. 15's ~1.7 s a Hessian on one
+    thread), every other model through autograd_hessians."""
     if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
                                                                         and isinstance(data, Prompts)):
         return fast.hessians(theta, arch, data)

@@ -14,9 +14,9 @@ Hessians).
    and kept; each direction then costs one tangent pass. Hessians are the products with every unit vector,
    directional smoothness the product with the step.
 3. The direct sampler of Gaussian prompts' statistics (data.sample_statistics), drawn in compiled code.
-4. Fig. 15's model (a learned pre-layer, then full P, Q): the pre-layer in torch, each prompt's statistics of the
+4. Fig. 15's model (a learned pre-layer, then full P, Q): the pre-layer compiled too, each prompt's statistics of the
    mapped tokens and the attention layers fused (_fused_full), and its Hessian-vector products by the same
-   forward-over-reverse (_fused_full_hvp), the pre-layer's derivatives written out as batched products.
+   forward-over-reverse (_fused_full_hvp), the pre-layer's derivatives by hand (_pre_layer_tangent, _grad).
 """
 
 import numba

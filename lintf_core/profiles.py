@@ -13,10 +13,10 @@ PROFILES = {
     # variant_iters: runs of the token-level variants (softmax, Gaussian kernel), ~10x slower a step.
     # large_*: Figure 8's L=8, d=20, N=60 model (~31 ms per run and step here): the seeds of its learning-rate search,
     #   iterations, the grid (no rate is published), and large_final_seeds, the seeds then trained at each
-    #   optimizer's best rate (the same list as large_seeds: the search's own runs are shown); reduced in both
+    #   optimizer's best rate (the search's own runs at those rates are reused); reduced in both
     #   profiles, as its page states.
-    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP: ~7 ms a run-step in fast.loss_and_grad_full, ~1.7 s per
-    #   Hessian in fast.hessian_vector_products_full): seeds (paper: the authors' 0-4), iterations, the stride of its
+    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP: ~14 ms a run-step in fast.loss_and_grad_full, ~1.7 s
+    #   per Hessian in fast.hessians, one thread, 2026-12-02): seeds (paper: the authors' 0-4), iterations, the stride of its
     #   condition numbers (paper: the code's 250), and its noise sample.
     # poster_*: the poster chapter's synthetic runs (full-batch gradient descent): seeds and iterations.
     # grid_*: the Table 2 learning-rate search: seeds and iterations of its short runs.

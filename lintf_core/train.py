@@ -218,7 +218,7 @@ def _train(setting, arch, runs, config, progress):
     eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
     fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
     fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
-    fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer in torch, the rest compiled
+    fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer, the statistics and the layers compiled
     run_data = run_seed.numpy()
 
     def draw():  # one fresh batch per seed; the runs of a seed all see it
