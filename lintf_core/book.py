@@ -182,24 +182,23 @@ def _clock(seconds):
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-# Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled.
-# quick: `make references` on 2026-12-01 (an AMD EPYC), two notebooks side by side on one thread each, as make book and
-# nbval run them. paper: the notebooks one at a time on 2 threads (the README's table; Figs. 12-14 ran after Table 2
-# and found its depth grids cached: in a book build Figs. 12-14 pay for them and Table 2 reuses them, the sum is the
-# same); on one thread a notebook takes ~2x as long, which the forecast's pace absorbs. Until this machine has built a
-# profile once (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so
-# far; they also set the order (longest first).
+# Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
+# two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC). quick: `make
+# references` on 2026-12-01. paper: the first end-to-end paper `make book`, 2026-12-02 (commit 1fda4e1; Figs. 12-14
+# pay for the depth grids that Table 2 then reuses). Until this machine has built a profile once
+# (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
+# also set the order (longest first).
 MEASURED_SECONDS = {
     "quick": {"fig02_adam_vs_sgd": 110, "fig03_gradient_noise": 31, "fig04_condition_number": 27,
               "fig05_directional_smoothness": 15, "fig07_attention_variants": 82,
               "fig08_parametrization_and_scale": 86, "fig09_11_covariate_tails": 155, "fig12_14_depth": 282,
               "fig15_nonlinear_regression": 146, "fig16_generalized_smoothness": 38,
               "poster_kernels_convergence": 72, "poster_landscape": 26, "table2_learning_rates": 38},
-    "paper": {"fig02_adam_vs_sgd": 233, "fig03_gradient_noise": 58, "fig04_condition_number": 95,
-              "fig05_directional_smoothness": 10, "fig07_attention_variants": 312,
-              "fig08_parametrization_and_scale": 1499, "fig09_11_covariate_tails": 617, "fig12_14_depth": 1217,
-              "fig15_nonlinear_regression": 2058, "fig16_generalized_smoothness": 39,
-              "poster_kernels_convergence": 166, "poster_landscape": 22, "table2_learning_rates": 408},
+    "paper": {"fig02_adam_vs_sgd": 694, "fig03_gradient_noise": 96, "fig04_condition_number": 185,
+              "fig05_directional_smoothness": 16, "fig07_attention_variants": 561,
+              "fig08_parametrization_and_scale": 2203, "fig09_11_covariate_tails": 1313, "fig12_14_depth": 3127,
+              "fig15_nonlinear_regression": 2312, "fig16_generalized_smoothness": 66,
+              "poster_kernels_convergence": 304, "poster_landscape": 32, "table2_learning_rates": 293},
 }
 
 
