@@ -1234,8 +1234,7 @@ def _full_inputs(theta, arch, prompts, run_data):
     run_data = np.asarray(run_data, dtype=np.int64)
     P, Q = (np.ascontiguousarray(m.detach().numpy()) for m in attention_matrices(theta, arch))
     dtype = P.dtype
-    weights = tuple(np.ascontiguousarray(w.detach().numpy(), dtype=dtype)
-                    for w in _pre_layer_weights(theta[:, arch.n_attention_params:], arch))
+    weights = _split_pre_layer(theta[:, arch.n_attention_params:].detach().numpy(), arch)
     X = torch.cat([prompts.x, prompts.x_query.unsqueeze(-2)], -2)  # (S, B, N + 1, d)
     X = np.ascontiguousarray(X.permute(0, 2, 3, 1).numpy(), dtype=dtype)
     xs = np.empty((runs, *X.shape[1:]), dtype)
@@ -1259,10 +1258,6 @@ def _full_adjoints(P, Q, xs, y, target):
     return per_prompt, torch.from_numpy(parts.sum(1).reshape(runs, -1)), xs_bar
 
 
-def _pre_layer_sizes(arch):
-    return 2 * arch.mlp_hidden * arch.d + arch.mlp_hidden + arch.d
-
-
 def loss_and_grad_full(theta, arch, prompts, run_data=None):
     """Per-run mean loss (runs,) and gradient (runs, n_params), as model.loss_and_grad on Prompts, for Fig. 15's
     model. prompts: one batch, or one per seed (leading axis; run_data[r] is run r's, default: batch r, or the one
@@ -1271,22 +1266,15 @@ def loss_and_grad_full(theta, arch, prompts, run_data=None):
     the pre-layer."""
     P, Q, weights, X, run_data, xs, y, target = _full_inputs(theta, arch, prompts, run_data)
     per_prompt, attention_grad, xs_bar = _full_adjoints(P, Q, xs, y, target)
-    parts = np.zeros((theta.shape[0], X.shape[1], _pre_layer_sizes(arch)), P.dtype)
+    parts = np.zeros((theta.shape[0], X.shape[1], arch.n_params - arch.n_attention_params), P.dtype)
     _pre_layer_backward(weights[0], weights[1], weights[2], X, run_data, xs_bar, parts)
     pre_layer_grad = torch.from_numpy(parts.sum(1, dtype=np.float64)).to(theta.dtype)
     return torch.from_numpy(per_prompt.mean(1)), torch.cat([attention_grad, pre_layer_grad], 1)
 
 
-def _pre_layer_weights(flat, arch):
-    """The pre-layer's (W1 (.., h, d), b1 (.., h), W2 (.., d, h), b2 (.., d)) from its flat parameters, in
-    model.pre_layer's order."""
-    h, d = arch.mlp_hidden, arch.d
-    W1, b1, W2, b2 = torch.split(flat, [h * d, h, d * h, d], dim=-1)
-    return W1.unflatten(-1, (h, d)), b1, W2.unflatten(-1, (d, h)), b2
-
-
 def _split_pre_layer(flat, arch):
-    """_pre_layer_weights of a numpy array, each part contiguous."""
+    """The pre-layer's (W1 (.., h, d), b1 (.., h), W2 (.., d, h), b2 (.., d)) from its flat parameters (.., n), in
+    model.pre_layer's order, each part contiguous."""
     h, d = arch.mlp_hidden, arch.d
     ends = np.cumsum([h * d, h, d * h])
     W1, b1, W2, b2 = np.split(flat, ends, axis=-1)
