@@ -13,7 +13,7 @@ Hessians).
    backward, derived by the product rule line by line (_fused_hvp). A block's forward and backward are computed once
    and kept; each direction then costs one tangent pass. Hessians are the products with every unit vector,
    directional smoothness the product with the step.
-3. The direct sampler of Gaussian prompts' statistics (data.sample_statistics), drawn in compiled code.
+3. The direct sampler of prompts' statistics (data.sample_statistics): S, b, c formed in compiled code from bulk draws.
 4. Fig. 15's model (a learned pre-layer, then full P, Q): the pre-layer compiled too, each prompt's statistics of the
    mapped tokens and the attention layers fused (_fused_full), and its Hessian-vector products by the same
    forward-over-reverse (_fused_full_hvp), the pre-layer's derivatives by hand (_pre_layer_tangent, _grad).
@@ -1447,97 +1447,86 @@ def directional_smoothness(theta, direction, arch, data):
 
 
 @numba.njit(parallel=True, cache=True)
-def draw_gaussian_statistics(rngs, n_context, G, z_query, target):
-    """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B): batch i holds B fresh
-    Gaussian prompts drawn from the numpy Generator rngs[i] by the law in data.sample_statistics (Bartlett:
-    N S = A A^T, A lower triangular, A_ii^2 ~ chi^2(N - i), A_ij ~ N(0, 1); w, x_query ~ N(0, I); b = S w,
-    c = w^T S w). Each batch reads only its own generator, so the batches are drawn in parallel."""
-    for i in numba.prange(len(rngs)):
-        _draw_gaussian_batch(rngs[i], n_context, G[i], z_query[i], target[i])
+def gaussian_statistics(normals, chi2, n_context, G, z_query, target):
+    """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B) of D batches of B
+    Gaussian prompts from their random numbers (data.sample_statistics draws them): normals (D, B, 2d + d(d-1)/2)
+    are w, the query x and A's entries below the diagonal, chi2 (D, d, B) the chi-squares A_ii^2 ~ chi^2(N - i)
+    (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w, target <w, x>. Batches in parallel."""
+    for i in numba.prange(normals.shape[0]):
+        _gaussian_batch(normals[i], chi2[i], n_context, G[i], z_query[i], target[i])
 
 
 @numba.njit
-def _draw_gaussian_batch(rng, n_context, G, z_query, target):
+def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
     d, B = z_query.shape[0] - 1, z_query.shape[1]
     A = np.zeros((d, d))
-    w = np.empty(d)
-    x = np.empty(d)
     for e in range(B):
+        w, x = normals[e, :d], normals[e, d:2 * d]
+        k = 2 * d
         for i in range(d):
-            w[i] = rng.standard_normal()
-            x[i] = rng.standard_normal()
-        for i in range(d):
-            A[i, i] = np.sqrt(2.0 * rng.standard_gamma((n_context - i) / 2))
+            A[i, i] = np.sqrt(chi2[i, e])
             for j in range(i):
-                A[i, j] = rng.standard_normal()
+                A[i, j] = normals[e, k]
+                k += 1
         for i in range(d):
             for j in range(i + 1):
                 s = 0.0
                 for m in range(j + 1):
                     s += A[i, m] * A[j, m]
                 G[i, j, e] = G[j, i, e] = s / n_context
-        c = 0.0
-        t = 0.0
-        for i in range(d):
-            b = 0.0
-            for j in range(d):
-                b += G[i, j, e] * w[j]
-            G[i, d, e] = G[d, i, e] = b
-            c += b * w[i]
-            t += w[i] * x[i]
-            z_query[i, e] = x[i]
-        G[d, d, e] = c
-        z_query[d, e] = 0.0
-        target[e] = t
-
-
-@numba.njit(parallel=True, cache=True)
-def draw_radial_statistics(rngs, n_context, gamma_shape, gamma_scale, G, z_query, target):
-    """As draw_gaussian_statistics for spherical (gamma_shape = 0) or heavy-tailed covariates
-    x = sqrt(s) g/|g|, s ~ Gamma(gamma_shape, gamma_scale): each prompt's N + 1 covariates are drawn and only S,
-    b = S w, c = w^T S w and the query are kept (no prompt array is formed)."""
-    for i in numba.prange(len(rngs)):
-        _draw_radial_batch(rngs[i], n_context, gamma_shape, gamma_scale, G[i], z_query[i], target[i])
+        _finish_prompt(G, z_query, target, e, w, x)
 
 
 @numba.njit
-def _draw_radial_batch(rng, n_context, gamma_shape, gamma_scale, G, z_query, target):
+def _finish_prompt(G, z_query, target, e, w, x):
+    """Given S in G[:d, :d, e]: b = S w, c = w^T S w, the query token [x; 0] and the target <w, x>."""
+    d = len(w)
+    c = 0.0
+    t = 0.0
+    for i in range(d):
+        b = 0.0
+        for j in range(d):
+            b += G[i, j, e] * w[j]
+        G[i, d, e] = G[d, i, e] = b
+        c += b * w[i]
+        t += w[i] * x[i]
+        z_query[i, e] = x[i]
+    G[d, d, e] = c
+    z_query[d, e] = 0.0
+    target[e] = t
+
+
+@numba.njit(parallel=True, cache=True)
+def radial_statistics(normals, radii_squared, n_context, G, z_query, target):
+    """As gaussian_statistics for covariates x = r g/|g| (spherical: r = 1; heavy-tailed: r^2 ~ Gamma(k, theta)):
+    normals (D, B, (N + 2) d) are w, then the N context covariates' and the query's g; radii_squared (D, B, N + 1)
+    their r^2. Only S, b, c and the query are formed (no prompt array)."""
+    for i in numba.prange(normals.shape[0]):
+        _radial_batch(normals[i], radii_squared[i], n_context, G[i], z_query[i], target[i])
+
+
+@numba.njit
+def _radial_batch(normals, radii_squared, n_context, G, z_query, target):
     d, B = z_query.shape[0] - 1, z_query.shape[1]
     S = np.empty((d, d))
-    w = np.empty(d)
     x = np.empty(d)
     for e in range(B):
-        for i in range(d):
-            w[i] = rng.standard_normal()
         S[:] = 0.0
-        for m in range(n_context + 1):  # the context covariates, then the query
+        for m in range(n_context + 1):  # the context covariates x x^T = (r^2 / |g|^2) g g^T, then the query
+            g = normals[e, (m + 1) * d:(m + 2) * d]
             norm = 0.0
             for i in range(d):
-                x[i] = rng.standard_normal()
-                norm += x[i] * x[i]
-            radius = 1.0 / np.sqrt(norm)
-            if gamma_shape > 0:
-                radius *= np.sqrt(gamma_scale * rng.standard_gamma(gamma_shape))
-            for i in range(d):
-                x[i] *= radius
+                norm += np.float64(g[i]) * g[i]
+            weight = radii_squared[e, m] / norm
             if m == n_context:
+                radius = np.sqrt(weight)
+                for i in range(d):
+                    x[i] = g[i] * radius
                 break
             for i in range(d):
                 for j in range(i + 1):
-                    S[i, j] += x[i] * x[j]
-        c = 0.0
-        t = 0.0
+                    S[i, j] += weight * g[i] * g[j]
         for i in range(d):
             for j in range(i + 1):
                 G[i, j, e] = G[j, i, e] = S[i, j] / n_context
-        for i in range(d):
-            b = 0.0
-            for j in range(d):
-                b += G[i, j, e] * w[j]
-            G[i, d, e] = G[d, i, e] = b
-            c += b * w[i]
-            t += w[i] * x[i]
-            z_query[i, e] = x[i]
-        G[d, d, e] = c
-        z_query[d, e] = 0.0
-        target[e] = t
+        _finish_prompt(G, z_query, target, e, normals[e, :d], x)

@@ -197,6 +197,18 @@ def train_profile(setting, config, lr=None, lr_source="code", **overrides):
                  **overrides)
 
 
+def train_profile_readings(setting, config, readings, lr_source="code"):
+    """train_profile at several choices of learning rates ({name: lr as train_profile's}) trained as one batch: the
+    runs of every choice share each iteration's fresh prompts and the loop's per-iteration cost, and a rate two
+    choices share trains once. Returns {name: Trajectories of that choice's runs}, the runs train_profile would
+    return for it (exact: a run does not depend on the runs beside it). Figures 12-14 read two choices."""
+    chosen = {name: _learning_rates(get_setting(setting), OPTIMIZERS, lr, lr_source) for name, lr in readings.items()}
+    union = {opt: sorted({v for rates in chosen.values() for v in rates[opt]}) for opt in OPTIMIZERS}
+    runs = train_profile(setting, config, lr=union, lr_source=lr_source)
+    return {name: runs.select([r for r in range(runs.n_runs) if runs.lr[r] in rates[runs.optimizer[r]]])
+            for name, rates in chosen.items()}
+
+
 def learning_rate_grid(setting, config, exponents):
     """Table 2's search redone (Appendix A: "the best learning rate from a grid search over 10 different values"):
     every optimizer of `setting` on Table 2's rate x 2^k for k in `exponents`, at the grid fidelity of a resolved
@@ -209,8 +221,13 @@ def learning_rate_grid(setting, config, exponents):
     return grid, runs
 
 
-def _train(setting, arch, runs, config, progress):
-    """The engine's inner loop (the one place it lives)."""
+def _train(setting, arch, runs, config, progress, retire_diverged=True):
+    """The engine's inner loop (the one place it lives).
+
+    retire_diverged: a run whose parameters are all NaN stays so (its loss, gradient, clipped step and evaluations
+    are NaN from then on), so it is no longer computed and NaN is recorded instead: the same records (tested against
+    retire_diverged=False), without the cost of runs that diverged early (Adam at depth 6 and 8 by iteration
+    ~50-500 of 10,000)."""
     n_iters, batch_size = config["n_iters"], config["batch_size"]
     seeds = sorted({s for s, _, _ in runs})
     run_seed = torch.tensor([seeds.index(s) for s, _, _ in runs])
@@ -220,11 +237,30 @@ def _train(setting, arch, runs, config, progress):
     fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
     fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer, the statistics and the layers compiled
     run_data = run_seed.numpy()
+    live = torch.arange(len(runs))  # the runs still computed (see retire_diverged)
 
     def draw():  # one fresh batch per seed; the runs of a seed all see it
         if config["sampler"] == "statistics":
             return sample_statistics(streams, batch_size)
         return stack_statistics([model_input(arch, stream.sample(batch_size)) for stream in streams])
+
+    def gradient(theta, run_data, run_seed):  # minibatch loss and gradient of the runs `theta` on a fresh batch
+        if fused:
+            return fast.loss_and_grad(theta, arch, draw(), run_data)
+        prompts = stack_prompts([s.sample(batch_size) for s in streams])
+        if fused_tokens:
+            return fast_tokens.loss_and_grad(theta, arch, prompts, run_data)
+        if fused_full:
+            return fast.loss_and_grad_full(theta, arch, prompts, run_data)
+        return loss_and_grad(theta, arch, model_input(arch, prompts).select(run_seed))
+
+    def evaluate(theta):  # per-prompt losses (runs, eval_batch_size) of the runs `theta` on the evaluation batch
+        if fused:
+            return fast.per_prompt_loss(theta, arch, eval_data)
+        if fused_tokens:
+            return fast_tokens.per_prompt_loss(theta, arch, eval_data)
+        with torch.no_grad():
+            return per_prompt_loss(theta, arch, eval_data)
 
     theta = init_params(arch, seeds, setting.init_std)[run_seed]
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
@@ -239,13 +275,9 @@ def _train(setting, arch, runs, config, progress):
         if t in iterate_at:
             iterates.append(theta.clone())
         if t % config["eval_every"] == 0:
-            if fused:
-                per_prompt = fast.per_prompt_loss(theta, arch, eval_data)
-            elif fused_tokens:
-                per_prompt = fast_tokens.per_prompt_loss(theta, arch, eval_data)
-            else:
-                with torch.no_grad():
-                    per_prompt = per_prompt_loss(theta, arch, eval_data)
+            per_prompt = torch.full((len(runs), config["eval_batch_size"]), float("nan"), dtype=theta.dtype)
+            if len(live):
+                per_prompt[live] = evaluate(theta[live])
             eval_loss.append(per_prompt.mean(1))
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
             eval_median.append(per_prompt.median(1).values)
@@ -253,23 +285,17 @@ def _train(setting, arch, runs, config, progress):
             if t in iterate_at:
                 steps.append(torch.full_like(theta, float("nan")))
             break
-        if fused:
-            value, grad = fast.loss_and_grad(theta, arch, draw(), run_data)
-        elif fused_tokens:
-            value, grad = fast_tokens.loss_and_grad(theta, arch, stack_prompts([s.sample(batch_size) for s in streams]),
-                                                    run_data)
-        elif fused_full:
-            value, grad = fast.loss_and_grad_full(theta, arch, stack_prompts([s.sample(batch_size) for s in streams]),
-                                                  run_data)
-        else:
-            batch = model_input(arch, stack_prompts([s.sample(batch_size) for s in streams])).select(run_seed)
-            value, grad = loss_and_grad(theta, arch, batch)
+        value, grad = torch.full((len(runs),), float("nan"), dtype=theta.dtype), torch.full_like(theta, float("nan"))
+        if len(live):
+            value[live], grad[live] = gradient(theta[live], run_data[live.numpy()], run_seed[live])
         grad, norm = clip_by_global_norm(grad, state.clip)
         train_loss[:, t], grad_norm[:, t] = value, norm
         new_theta = step(theta, grad, state)
         if t in iterate_at:
             steps.append(new_theta - theta)
         theta = new_theta
+        if retire_diverged:
+            live = torch.nonzero(~torch.isnan(theta).all(1)).flatten()
 
     return Trajectories(
         setting=setting.name, config=config, optimizer=[o for _, o, _ in runs],

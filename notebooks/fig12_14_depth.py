@@ -49,7 +49,7 @@ from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.bench import reference_train
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
-from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train_profile
+from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train_profile_readings
 
 plots.use_book_style()
 depths = [int(L) for L in profiles.as_list("depths", depths)]
@@ -75,10 +75,9 @@ noise = {L: noise_at_init(f"depth{L}", n_samples=config["noise_samples"], batch_
                           true_batch=config["noise_true_batch"]) for L in depths}
 
 
-def reading(learning_rates):
-    """Train every depth at learning_rates[L] ({optimizer: rate}; missing: Table 2's) and measure the loss gap,
-    the loss level and the condition-number gap (rules: lintf_core/verdicts.py, stated below)."""
-    runs = {L: train_profile(f"depth{L}", config, lr=learning_rates.get(L)) for L in depths}
+def reading(runs):
+    """The runs of every depth at one reading's learning rates ({L: Trajectories}): the loss gap, the loss level
+    and the condition-number gap (rules: lintf_core/verdicts.py, stated below)."""
     numbers = {L: condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
                for L in depths}
     late = {(L, opt): verdicts.late_losses(runs[L], opt) for L in depths for opt in OPTIMIZER_LABELS}
@@ -115,7 +114,10 @@ for L in depths:
         if not found["settled"]:
             no_best.append(f"L={L} {OPTIMIZER_LABELS[opt]}")
 TABLE2, GRID = "Table 2's rates", "the grid's best rates"
-readings = {TABLE2: reading({int(L): v for L, v in lr_overrides.items()}), GRID: reading(grid_rates)}
+overrides = {int(L): v for L, v in lr_overrides.items()}
+trained = {L: train_profile_readings(f"depth{L}", config, {TABLE2: overrides.get(L), GRID: grid_rates[L]})
+           for L in depths}  # both readings' runs of a depth in one batch (they share its prompts)
+readings = {name: reading({L: trained[L][name] for L in depths}) for name in (TABLE2, GRID)}
 runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]
 
 # %% tags=["hide-input"]

@@ -59,6 +59,39 @@ def test_runs_trained_apart_concatenate_to_the_runs_trained_together():
         concatenate([reused, train("setting1", seeds=[3], lr=best, **{**kwargs, "n_iters": 6})])
 
 
+@pytest.mark.parametrize("parametrization", [None, "full"])  # the fused kernel; autograd through model.py
+def test_diverged_runs_are_retired_with_the_same_records(parametrization, monkeypatch):
+    """A run whose parameters are all NaN is no longer computed (train._train's retire_diverged): its records are
+    the NaN the full computation gives, and the runs beside it are unchanged bit for bit."""
+    from lintf_core import train as train_module
+
+    kwargs = dict(seeds=[0, 1], n_iters=40, lr={"sgd": [0.01, 200.0], "adam": [0.001, 20.0]}, batch_size=32,
+                  eval_every=5, iterate_every=10, parametrization=parametrization, progress=False, use_cache=False)
+    retired = train("setting1", **kwargs)
+    full = train_module._train
+    monkeypatch.setattr(train_module, "_train", lambda *a, **k: full(*a, **k, retire_diverged=False))
+    computed = train("setting1", **kwargs)
+    assert np.isnan(retired.iterates[:, -2]).all(1).sum() >= 2  # some runs diverged well before the end
+    assert np.isfinite(retired.eval_loss[retired.lr < 1]).all()
+    for name in ("eval_loss", "eval_loss_se", "eval_loss_median", "train_loss", "grad_norm", "iterates", "steps"):
+        assert np.array_equal(getattr(retired, name), getattr(computed, name), equal_nan=True), name
+
+
+def test_readings_trained_together_equal_each_reading_trained_alone():
+    """Figures 12-14 train their two readings' runs as one batch (train_profile_readings), one shared rate once."""
+    from lintf_core import profiles
+    from lintf_core.train import train_profile, train_profile_readings
+
+    config = profiles.resolve("quick", seeds=[0, 2], n_iters=8, eval_every=4)
+    readings = {"a": None, "b": {"sgd": 0.05, "adam": 0.01}, "c": {"sgd": 0.02}}
+    together = train_profile_readings("depth2", config, readings)
+    for name, lr in readings.items():
+        alone = train_profile("depth2", config, lr=lr)
+        assert together[name].config == alone.config and together[name].optimizer == alone.optimizer
+        for field in ("lr", "seed", "eval_loss", "train_loss", "iterates", "steps"):
+            assert np.array_equal(getattr(together[name], field), getattr(alone, field), equal_nan=True), (name, field)
+
+
 def test_learning_rate_grid_and_recording_strides():
     result = train("setting2", seeds=[0, 1], n_iters=20, lr={"sgd": 0.01, "adam": [0.001, 0.01]}, batch_size=16,
                    eval_every=5, iterate_every=8, progress=False, use_cache=False)
