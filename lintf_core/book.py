@@ -184,21 +184,21 @@ def _clock(seconds):
 
 # Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
 # two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC). quick: `make
-# references` on 2026-12-01. paper: the first end-to-end paper `make book`, 2026-12-02 (commit 1fda4e1; Figs. 12-14
-# pay for the depth grids that Table 2 then reuses). Until this machine has built a profile once
+# references` on 2026-12-02 (commit cf8cd5b). paper: a plain `make book` on a fresh clone, 2026-12-02 (commit
+# a3b8a94; Figs. 12-14 pay for the depth grids that Table 2 then reuses). Until this machine has built a profile once
 # (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
 # also set the order (longest first).
 MEASURED_SECONDS = {
-    "quick": {"fig02_adam_vs_sgd": 110, "fig03_gradient_noise": 31, "fig04_condition_number": 27,
-              "fig05_directional_smoothness": 15, "fig07_attention_variants": 82,
-              "fig08_parametrization_and_scale": 86, "fig09_11_covariate_tails": 155, "fig12_14_depth": 282,
-              "fig15_nonlinear_regression": 146, "fig16_generalized_smoothness": 38,
-              "poster_kernels_convergence": 72, "poster_landscape": 26, "table2_learning_rates": 38},
-    "paper": {"fig02_adam_vs_sgd": 694, "fig03_gradient_noise": 96, "fig04_condition_number": 185,
-              "fig05_directional_smoothness": 16, "fig07_attention_variants": 561,
-              "fig08_parametrization_and_scale": 2203, "fig09_11_covariate_tails": 1313, "fig12_14_depth": 3127,
-              "fig15_nonlinear_regression": 2312, "fig16_generalized_smoothness": 66,
-              "poster_kernels_convergence": 304, "poster_landscape": 32, "table2_learning_rates": 293},
+    "quick": {"fig02_adam_vs_sgd": 80, "fig03_gradient_noise": 30, "fig04_condition_number": 24,
+              "fig05_directional_smoothness": 12, "fig07_attention_variants": 80,
+              "fig08_parametrization_and_scale": 76, "fig09_11_covariate_tails": 103, "fig12_14_depth": 198,
+              "fig15_nonlinear_regression": 79, "fig16_generalized_smoothness": 32, "poster_kernels_convergence": 69,
+              "poster_landscape": 22, "table2_learning_rates": 32},
+    "paper": {"fig02_adam_vs_sgd": 501, "fig03_gradient_noise": 102, "fig04_condition_number": 189,
+              "fig05_directional_smoothness": 18, "fig07_attention_variants": 616,
+              "fig08_parametrization_and_scale": 1779, "fig09_11_covariate_tails": 851, "fig12_14_depth": 1888,
+              "fig15_nonlinear_regression": 2340, "fig16_generalized_smoothness": 57,
+              "poster_kernels_convergence": 319, "poster_landscape": 32, "table2_learning_rates": 261},
 }
 
 

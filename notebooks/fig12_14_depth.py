@@ -275,16 +275,22 @@ n_runs = len(config["seeds"])
 diverged_text = "; ".join(f"L={L}: SGDM {diverged[L, 'sgd']}/{n_runs}, Adam {diverged[L, 'adam']}/{n_runs}"
                           for L in depths if diverged[L, "sgd"] or diverged[L, "adam"])
 if diverged_text:
-    # Cross-check with the straightforward reference loop (token level, torch.optim): is it the engine?
-    L, opt = next((L, o) for L in depths for o in ("adam", "sgd") if diverged[L, o])
-    r = runs[L].runs(optimizer=opt)[int(np.flatnonzero(runs[L].diverged(opt))[0])]
+    # Cross-check with the straightforward reference loop (token level, torch.optim): is it the engine? The run
+    # that diverged first (the reference stops at its own divergence, so the earliest is the cheapest to check).
+    def divergence_iteration(L, r):
+        return int(runs[L].eval_iterations[np.flatnonzero(~np.isfinite(runs[L].eval_loss[r]))[0]])
+
+    L, r = min(((L, r) for L in depths for r in range(runs[L].n_runs) if not np.isfinite(runs[L].eval_loss[r]).all()),
+               key=lambda pair: divergence_iteration(*pair))
+    opt = runs[L].optimizer[r]
     _, _, evaluations = reference_train(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
                                         min(config["n_iters"], config["reference_iters"]),
                                         batch_size=config["batch_size"], eval_every=config["eval_every"],
                                         stop_at_divergence=True)
     reference_means = np.array([m for _, m, _ in evaluations])
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
-                      f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}) on "
+                      f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}; the "
+                      f"engine's run that diverged first, by iteration {divergence_iteration(L, r)}) on "
                       f"its own (drawing every prompt: the engine's law, another random stream), "
                       + (f"diverged too: its evaluation loss left the floating-point range by iteration "
                          f"{evaluations[-1][0]}." if not np.isfinite(reference_means).all() else
