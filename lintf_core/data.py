@@ -143,7 +143,8 @@ def sample_statistics(streams, batch_size):
         for i, stream in enumerate(streams):
             for j in range(d):  # chi^2(k) = 2 Gamma(k / 2)
                 stream.np_rng.standard_gamma((N - j) / 2, out=chi2[i, j], dtype=np.float32)
-        fast.gaussian_statistics(normals, 2 * chi2, N, G, z_query, target)
+        chi2 *= 2
+        fast.gaussian_statistics(normals, chi2, N, G, z_query, target)
     else:
         radii_squared = np.ones((D, batch_size, N + 1), np.float32)
         if s.covariates == "gamma":
