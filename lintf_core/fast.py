@@ -494,18 +494,22 @@ def _congruence_tangent(A, dA, S, dS, AS, dAS, dS_next):
 
 
 @numba.njit(parallel=True, cache=True)
-def _fused_hvp(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts):
+def _fused_hvp(P, Q, G0, z0, target, run_data, block, dP, dQ, first, hvp_parts):
     """Hessian-vector products of the batch-mean loss by forward-over-reverse (dual numbers) through _fused's
     forward and backward: for run r and each of its K directions (dP[r, k], dQ[r, k]) (layer, d, d), the derivative
     of the gradient along that direction, block partial sums into hvp_parts[r, block, k, layer, {P, Q}, d, d]. The
-    forward and backward of a block are computed once and kept; every direction then costs a tangent pass."""
+    forward and backward of a block are computed once and kept; every direction then costs a tangent pass.
+    first[r, k]: the direction is zero in the layers below it, and only the rows of layers >= first[r, k] are
+    computed (the others are left as they are): the tangents vanish below that layer, so the tangent forward starts
+    there and the tangent backward stops there (hessians() takes the rows below from the symmetric entries)."""
     n_blocks = (G0.shape[-1] + block - 1) // block
     for task in numba.prange(P.shape[0] * n_blocks):  # the (run, block) pairs in parallel; the work is _hvp_block
-        _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, task // n_blocks, task % n_blocks)
+        _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, first, hvp_parts, task // n_blocks,
+                   task % n_blocks)
 
 
 @numba.njit(fastmath=True, cache=True)
-def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk):
+def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, first, hvp_parts, r, blk):
     L, d = P.shape[1], P.shape[2]
     K = dP.shape[1]
     B = G0.shape[-1]
@@ -643,14 +647,15 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
     ub = np.zeros((d, n), dtype)
     for k in range(K):
         dPk, dQk = dP[r, k], dQ[r, k]
+        f = first[r, k]
         H = hvp_parts[r, blk, k]
         for arr in (dS, dM, dA, dAS):
             arr[:] = 0
         for arr in (db, dx, dv, dh, du):
             arr[:] = 0
         dy[:] = 0
-        # tangent forward (the data has no tangent: dS_0 = db_0 = dx_0 = 0)
-        for l in range(L):
+        # tangent forward (the data has no tangent, nor has any layer below f)
+        for l in range(f, L):
             _acc_pv(dQk[l], x[l], du[l])
             _acc_pv(Qr[l], dx[l], du[l])
             for i in range(d):
@@ -679,7 +684,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
         dbb[:] = 0
         dxb[:] = 0
         dSb[:] = 0
-        for l in range(L - 1, -1, -1):
+        for l in range(L - 1, f - 1, -1):  # down to layer f: the rows below it are not computed
             if l + 1 < L:
                 dAb[:] = 0
                 _acc_outer(dbb, h[l], dAb)
@@ -691,7 +696,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                 _acc_mtv(A[l], dbb, dhb)
                 dxb_new[:] = 0
                 dSb_new[:] = 0
-                if l > 0:
+                if l > f:
                     _acc_mtv(dA[l], xb_in[l], dxb_new)
                     _acc_mtv(A[l], dxb, dxb_new)
                 if l + 2 < L:
@@ -701,7 +706,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                                 dT[i, j, e] = dSb[i, j, e] + dSb[j, i, e]
                     _acc_mm(dT, AS[l], dAb)
                     _acc_mm(T[l], dAS[l], dAb)
-                    if l > 0:  # d(A^T Sb A) = dA^T Sb A + A^T dSb A + A^T Sb dA
+                    if l > f:  # d(A^T Sb A) = dA^T Sb A + A^T dSb A + A^T Sb dA
                         tmp[:] = 0
                         _acc_mtm(dA[l], Sb_in[l], tmp)
                         _acc_mtm(A[l], dSb, tmp)
@@ -721,7 +726,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                 _reduce_mtm(M[l], dAb, H[l, 1])
                 _reduce_mm(dMb, S[l], H[l, 0])
                 _reduce_mm(Mb[l], dS[l], H[l, 0])
-                if l > 0:
+                if l > f:
                     _acc_outer(dhb, v[l], dSb_new)
                     _acc_outer(hb[l], dv[l], dSb_new)
                     _acc_pm(dPk[l].T, Mb[l], dSb_new)
@@ -742,7 +747,7 @@ def _hvp_block(P, Q, G0, z0, target, run_data, block, dP, dQ, hvp_parts, r, blk)
                     dub[i, e] = dgy[e] * b[l, i, e] + gy[e] * db[l, i, e]
             _reduce_outer(dub, x[l], H[l, 1])
             _reduce_outer(ub, dx[l], H[l, 1])
-            if l > 0:
+            if l > f:
                 for i in range(d):
                     for e in range(n):
                         dbb[i, e] += dgy[e] * u[l, i, e] + gy[e] * du[l, i, e]
@@ -1386,10 +1391,11 @@ def loss_and_grad(theta, arch, stats, run_data=None):
     return torch.from_numpy(per_prompt.mean(1)), torch.from_numpy(_to_factors(parts, factors))
 
 
-def hessian_vector_products(theta, arch, stats, directions):
+def hessian_vector_products(theta, arch, stats, directions, first=None):
     """H(theta_r) v for every run r and each of its directions: theta (runs, n_params), directions (runs, K,
     n_params), one batch `stats`; returns (runs, K, n_params). Forward-over-reverse in the compiled kernel
-    (_fused_hvp): exact, no finite differences. Separate W_Q, W_K: the kernel's product along
+    (_fused_hvp): exact, no finite differences. first (K,): direction k is zero in the layers below first[k], and
+    only the entries of layers >= first[k] are computed (the rest are zeros); None: every layer. Separate W_Q, W_K: the kernel's product along
     dQ = dW_K^T W_Q + W_K^T dW_Q, mapped by _to_factors, plus the derivative of that map itself:
     dW_K dL/dQ for W_Q and dW_Q (dL/dQ)^T for W_K."""
     runs, K, p = directions.shape
@@ -1405,9 +1411,10 @@ def hessian_vector_products(theta, arch, stats, directions):
     blocks = block_size(d)
     n_blocks = (G.shape[-1] + blocks - 1) // blocks
     parts = np.zeros((runs, n_blocks, K, L, 2, d, d), dtype)
+    first = np.zeros(K, np.int64) if first is None else np.asarray(first, np.int64)
     _fused_hvp(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
                np.zeros(runs, np.int64), blocks, dP.reshape(runs, K, *dP.shape[1:]),
-               dQ.reshape(runs, K, *dQ.shape[1:]), parts)
+               dQ.reshape(runs, K, *dQ.shape[1:]), np.ascontiguousarray(np.broadcast_to(first, (runs, K))), parts)
     out = _to_factors(parts.sum(1), factors)
     if factors is not None:
         G_Q = _run(theta.detach(), arch, stats, np.zeros(runs, np.int64), True)[1][:, None, :, 1]  # dL/dQ
@@ -1426,7 +1433,11 @@ def hessians(theta, arch, data):
     """Exact Hessians (runs, n_params, n_params) of the loss on one batch (PromptStatistics; Prompts for Fig. 15's
     model): the Hessian-vector products with every unit vector (symmetrised: the two triangles agree to round-off).
     Fig. 15's model: the attention parameters' unit vectors give their attention rows only (the compiled pass); the
-    pre-layer's give whole columns, whose attention rows are, by symmetry, the missing pre-layer rows of the first."""
+    pre-layer's give whole columns, whose attention rows are, by symmetry, the missing pre-layer rows of the first.
+    The statistics path: the unit vector of a layer-l parameter gives the rows of layers >= l only (its tangents
+    vanish below l: a tangent pass through L - l layers instead of L); the rows below are the symmetric entries
+    (measured 2026-12-02, one thread, one process against all rows: 1.95x at L = 3, 2.0x at L = 4, 2.2x at L = 8;
+    the same Hessian to 1e-7 relative)."""
     runs, p = theta.shape
     unit = np.broadcast_to(np.eye(p, dtype=np.float32), (runs, p, p))
     if supports_full(arch):
@@ -1435,7 +1446,10 @@ def hessians(theta, arch, data):
                        hessian_vector_products_full(theta, arch, data, unit[:, a:])], 1)
         H[:, :a, a:] = H[:, a:, :a].transpose(1, 2)
     else:
-        H = hessian_vector_products(theta, arch, data, unit)
+        layer = np.arange(p) // (p // arch.n_layers)  # the parameters are layer-major (model.py)
+        H = hessian_vector_products(theta, arch, data, unit, first=layer)  # H[:, k, i] for layer[i] >= layer[k]
+        below = torch.from_numpy(layer[None, :] < layer[:, None])  # the entries not computed: their mirror was
+        H = torch.where(below, H.transpose(1, 2), H)
     return (H + H.transpose(1, 2)) / 2
 
 

@@ -63,6 +63,23 @@ def test_fused_hessians_equal_autograd_hessians(name, query_key):
         assert torch.equal(H[r], H[r].T)
 
 
+def test_products_from_a_first_layer_are_the_full_products_in_the_layers_it_keeps():
+    # hessians() asks each unit vector of a layer-l parameter for the rows of layers >= l only (and mirrors the rest)
+    arch, theta, stats = _case("depth4", batch=100, runs=2)
+    p = arch.n_params
+    directions = torch.randn(2, 3, p, generator=torch.Generator().manual_seed(5)).numpy()
+    layer = np.arange(p) // (p // arch.n_layers)
+    first = np.array([0, 1, 3])
+    directions[:, 1, layer < 1] = 0
+    directions[:, 2, layer < 3] = 0
+    full = fast.hessian_vector_products(theta, arch, stats, directions)
+    kept = fast.hessian_vector_products(theta, arch, stats, directions, first=first)
+    for k, f in enumerate(first):
+        np.testing.assert_allclose(kept[:, k, layer >= f], full[:, k, layer >= f], rtol=1e-5,
+                                   atol=1e-6 * full.abs().max().item())
+        assert (kept[:, k, layer < f] == 0).all()
+
+
 def test_fused_directional_smoothness_is_u_h_u():
     arch, theta, stats = _case("setting1", batch=100, runs=2)
     direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(3))
