@@ -1395,9 +1395,9 @@ def hessian_vector_products(theta, arch, stats, directions, first=None):
     """H(theta_r) v for every run r and each of its directions: theta (runs, n_params), directions (runs, K,
     n_params), one batch `stats`; returns (runs, K, n_params). Forward-over-reverse in the compiled kernel
     (_fused_hvp): exact, no finite differences. first (K,): direction k is zero in the layers below first[k], and
-    only the entries of layers >= first[k] are computed (the rest are zeros); None: every layer. Separate W_Q, W_K: the kernel's product along
-    dQ = dW_K^T W_Q + W_K^T dW_Q, mapped by _to_factors, plus the derivative of that map itself:
-    dW_K dL/dQ for W_Q and dW_Q (dL/dQ)^T for W_K."""
+    only the entries of layers >= first[k] are computed (the rest are zeros); None: every layer. Separate W_Q, W_K:
+    the kernel's product along dQ = dW_K^T W_Q + W_K^T dW_Q, mapped by _to_factors, plus the derivative of that map
+    itself: dW_K dL/dQ for W_Q and dW_Q (dL/dQ)^T for W_K."""
     runs, K, p = directions.shape
     L, d = arch.n_layers, arch.d
     G, z, target = _arrays(stats)
