@@ -128,7 +128,9 @@ def robust_condition_number(H, method="diagonal"):
         values = H.diagonal(dim1=-2, dim2=-1).abs()
     elif method == "eigenvalues":
         finite = torch.isfinite(H).all(dim=(-2, -1), keepdim=True)
-        values = torch.linalg.eigvalsh(torch.where(finite, H, 0.0)).abs()  # eigh cannot take NaN: masked below
+        # numpy's LAPACK (OpenBLAS, its kernels pinned by make), not torch's (MKL: CPU-dependent bits, optim.exact_sqrt);
+        # eigh cannot take NaN: masked below
+        values = torch.from_numpy(np.linalg.eigvalsh(torch.where(finite, H, 0.0).numpy())).abs()
         values = torch.where(finite[..., 0], values, float("nan"))
     else:
         raise ValueError(f"method: got {method!r}; allowed: diagonal, eigenvalues")

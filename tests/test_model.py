@@ -288,3 +288,20 @@ def test_large_model_statistics_path_matches_literal_equations(parametrization):
     stats = prompt_statistics(prompts)
     scale = expected.abs().max()
     torch.testing.assert_close(predict_statistics(theta, arch, stats), expected, rtol=1e-9, atol=1e-9 * scale)
+
+
+def test_target_mlp_is_the_relu_network_in_both_of_its_paths():
+    """The target network (numpy's products) equals W2 relu(W1 x + b1) + b2 written in torch, and gives the same
+    labels inside a torch.func transform (where it falls back to torch's ops)."""
+    from lintf_core.data import TARGET, TARGET_MLP_SEED, child_seed, target_mlp
+    d, hidden = 5, 5
+    generator = torch.Generator().manual_seed(child_seed(TARGET_MLP_SEED, TARGET))
+    W1, b1 = ((torch.rand(*s, generator=generator) * 2 - 1) / d**0.5 for s in ((hidden, d), (hidden,)))
+    W2, b2 = ((torch.rand(*s, generator=generator) * 2 - 1) / hidden**0.5 for s in ((d, hidden), (d,)))
+    x = torch.randn(7, 20, d, generator=torch.Generator().manual_seed(1))
+    mlp = target_mlp(d, hidden)
+    expected = torch.relu(x @ W1.T + b1) @ W2.T + b2
+    torch.testing.assert_close(mlp(x), expected, rtol=1e-6, atol=1e-6)
+    inside = torch.func.grad(lambda v: mlp(v).sum())(x)  # x wrapped by the transform: the torch fallback
+    outside = torch.autograd.grad((torch.relu(x.requires_grad_() @ W1.T + b1) @ W2.T + b2).sum(), x)[0]
+    torch.testing.assert_close(inside, outside)

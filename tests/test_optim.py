@@ -1,5 +1,6 @@
 """The batched optimizers against torch.optim.SGD / torch.optim.AdamW with the authors' manual clipping."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +71,25 @@ def test_runs_do_not_interact(kind):
         a = step(a, clip_by_global_norm(g, all_state.clip)[0], all_state)
         b = step(b, clip_by_global_norm(g[1:2], one_state.clip)[0], one_state)
     torch.testing.assert_close(a[1:2], b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adam_square_root_is_correctly_rounded(dtype):
+    """Adam's sqrt is IEEE 754's correctly rounded root (the same bits on every CPU): in float32 it equals the
+    float64 root rounded to float32 (exact: 53 >= 2 x 24 + 2 bits), in float64 it is the nearest double, so its
+    square brackets x to within half an ulp of the root."""
+    from lintf_core.optim import exact_sqrt
+
+    x = torch.rand(100000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1e3
+    x = torch.cat([x, torch.tensor([0.0, 1.0, 4.0, 2.0, 1e-30, 3e30])]).to(dtype)
+    root = exact_sqrt(x)
+    assert root.dtype == dtype
+    if dtype == torch.float32:
+        assert np.array_equal(root.numpy(), np.sqrt(x.double().numpy()).astype(np.float32))
+    else:
+        r = root.numpy()
+        up, down = np.nextafter(r, np.inf), np.nextafter(r, 0)
+        # |r^2 - x| is no larger than for either neighbour (the root is the nearest double)
+        err = np.abs(r.astype(np.longdouble) ** 2 - x.numpy())
+        assert (err <= np.abs(up.astype(np.longdouble) ** 2 - x.numpy())).all()
+        assert (err <= np.abs(down.astype(np.longdouble) ** 2 - x.numpy())).all()
