@@ -183,22 +183,22 @@ def _clock(seconds):
 
 
 # Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
-# two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC). quick: `make
-# references` on 2026-12-02 (commit cf8cd5b). paper: a plain `make book` on a fresh clone, 2026-12-02 (commit
-# a3b8a94; Figs. 12-14 pay for the depth grids that Table 2 then reuses). Until this machine has built a profile once
+# two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC): a plain `make book` and
+# a `make book PROFILE=quick` on fresh clones of commit ccdb83c, 2026-12-05 (Figs. 12-14 pay for the depth grids
+# that Table 2 then reuses). Until this machine has built a profile once
 # (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
 # also set the order (longest first).
 MEASURED_SECONDS = {
-    "quick": {"fig02_adam_vs_sgd": 80, "fig03_gradient_noise": 30, "fig04_condition_number": 24,
-              "fig05_directional_smoothness": 12, "fig07_attention_variants": 80,
-              "fig08_parametrization_and_scale": 76, "fig09_11_covariate_tails": 103, "fig12_14_depth": 198,
-              "fig15_nonlinear_regression": 79, "fig16_generalized_smoothness": 32, "poster_kernels_convergence": 69,
-              "poster_landscape": 22, "table2_learning_rates": 32},
-    "paper": {"fig02_adam_vs_sgd": 501, "fig03_gradient_noise": 102, "fig04_condition_number": 189,
-              "fig05_directional_smoothness": 18, "fig07_attention_variants": 616,
-              "fig08_parametrization_and_scale": 1779, "fig09_11_covariate_tails": 851, "fig12_14_depth": 1888,
-              "fig15_nonlinear_regression": 2340, "fig16_generalized_smoothness": 57,
-              "poster_kernels_convergence": 319, "poster_landscape": 32, "table2_learning_rates": 261},
+    "quick": {"fig02_adam_vs_sgd": 43, "fig03_gradient_noise": 15, "fig04_condition_number": 10,
+              "fig05_directional_smoothness": 6, "fig07_attention_variants": 44,
+              "fig08_parametrization_and_scale": 40, "fig09_11_covariate_tails": 56, "fig12_14_depth": 99,
+              "fig15_nonlinear_regression": 38, "fig16_generalized_smoothness": 39,
+              "poster_kernels_convergence": 29, "poster_landscape": 10, "table2_learning_rates": 16},
+    "paper": {"fig02_adam_vs_sgd": 229, "fig03_gradient_noise": 43, "fig04_condition_number": 55,
+              "fig05_directional_smoothness": 7, "fig07_attention_variants": 314,
+              "fig08_parametrization_and_scale": 997, "fig09_11_covariate_tails": 430, "fig12_14_depth": 811,
+              "fig15_nonlinear_regression": 1232, "fig16_generalized_smoothness": 49,
+              "poster_kernels_convergence": 121, "poster_landscape": 13, "table2_learning_rates": 126},
 }
 
 

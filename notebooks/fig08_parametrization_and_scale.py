@@ -79,12 +79,13 @@ print("right:", large_caption)
 # lowest late loss (median over those seeds) is then trained on more seeds, which the verdict reads, and the rest of
 # the grid is drawn as thin lines. The search's own runs at the best rates are reused, not trained again: a run does
 # not depend on the runs trained beside it (`lintf_core.train.concatenate`, tested to the bit). The model has
-# $8 \cdot 2 \cdot 20^2 = 6{,}400$ parameters and costs 30–40 ms per run and step on two CPU cores (the fused
-# kernel), ~90 ms on the one thread each notebook of `make book` gets, so **both profiles shorten this panel**: quick
+# $8 \cdot 2 \cdot 20^2 = 6{,}400$ parameters and costs 25–50 ms per run and step on two CPU cores (the fused
+# kernel), 50–95 ms on the one thread each notebook of `make book` gets (measured 2026-12-02 to 12-05, as fast as the
+# machine was that day), so **both profiles shorten this panel**: quick
 # {glue:text}`fig08_large_quick_iters` iterations, paper {glue:text}`fig08_large_paper_iters` iterations, the rate
 # search on {glue:text}`fig08_large_paper_search_seeds` seeds and the best rates on
 # {glue:text}`fig08_large_paper_seeds` (the paper presumably trained 10,000 iterations on 6 seeds; its 12 runs would
-# take three hours on one thread here, far more than the paper edition's whole 40-minute budget).
+# take two to three hours on one thread here, far more than the paper edition's whole 40-minute budget).
 
 # %%
 left = {qk: train_profile(setting, config, query_key=qk) for qk in ("single", "separate")}
