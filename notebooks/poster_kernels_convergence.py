@@ -36,11 +36,11 @@ profile = "quick"  # "quick": 3 seeds x 2,000 iterations; "paper": 6 seeds x 10,
 seeds = None  # None: the profile's poster_seeds
 n_iters = None  # None: the profile's poster_iters
 N = 4  # sequences in the data set
-n = 4  # tokens per sequence (so N n = 16 labels to fit)
+n = 4  # tokens per sequence (so N n is 16 labels to fit)
 D = 8  # embedding dimension
 d = 8  # head width
-heads = [1, 2, 4]  # part (a): H D = 8 < N n, then 16 and 32 >= N n
-query_only_heads = 16  # part (b): H D = 128 >= N n
+heads = [1, 2, 4]  # part (a): H D is 8 (below N n), then 16 and 32 (at least N n)
+query_only_heads = 16  # part (b): H D is 128 (at least N n)
 init_scales = [1.0, 3.0, 10.0]  # part (b): the initialization's scale (the theorems' "there exists")
 
 # %%

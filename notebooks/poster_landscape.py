@@ -30,11 +30,11 @@
 # %% tags=["parameters"]
 profile = "quick"  # "quick": 3 seeds; "paper": 6 (the runs are the same length in both)
 seeds = None  # None: the profile's poster_seeds
-N = 16  # sequences (N n = 64 labels)
+N = 16  # sequences (N n is 64 labels)
 n = 4
 D = 8
 d = 8
-heads = 1  # H D = 8, far below N n: a regime where interpolation is not guaranteed
+heads = 1  # H D is 8, far below N n: a regime where interpolation is not guaranteed
 stage1_iters = 1000  # gradient descent with the softmax kernel (the poster: 20,000 steps on IMDb)
 stage2_iters = 300  # then this many more with each kernel (the poster: 500)
 grid_points = 41  # per axis of the plane
