@@ -76,20 +76,26 @@ def execute(source, output, parameters):
             print(f"\n{source.name}: cell [{error.exec_count}] failed: {error.ename}: {error.evalue}\n"
                   f"--- cell source ---\n{failed}\n-------------------", file=sys.stderr)
             raise SystemExit(1)
-        hide_injected_parameters(executed)
+        label_injected_parameters(executed)
         executed.replace(output)
 
 
-def hide_injected_parameters(path):
-    """Tag papermill's injected "# Parameters" cell remove-cell: the page shows the notebook, and every figure
-    caption states the effective fidelity."""
+INJECTED_HEADING = "# The parameters this page was executed with (papermill's -p; they override the cell above)"
+
+
+def label_injected_parameters(path):
+    """Keep papermill's injected "# Parameters" cell on the page, under a heading that says what it is: a reader of
+    the paper edition sees `profile = "paper"` right below the parameters cell's defaults (`profile = "quick"`),
+    not the defaults alone; every figure caption also states the effective fidelity."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if "injected-parameters" in tags:
+            lines = [line for line in cell.source.splitlines() if line.strip() and line.strip() != "# Parameters"
+                     and line != INJECTED_HEADING]
+            cell.source = "\n".join([INJECTED_HEADING, *lines])
     nbformat.write(notebook, path)
 
 
@@ -358,7 +364,7 @@ def stage_references(sources, executed_dir):
         if not reference.exists() or reference_profile(reference) != "quick":
             raise SystemExit(f"{reference.name}: not a quick-profile reference notebook; run 'make references'")
         shutil.copy2(reference, executed_dir / reference.name)
-        hide_injected_parameters(executed_dir / reference.name)
+        label_injected_parameters(executed_dir / reference.name)
 
 
 def build(profile="paper", only=(), parameters=None, from_references=False, jobs=None):

@@ -150,20 +150,24 @@ def test_a_failing_notebook_stops_those_running_beside_it(tmp_path, capfd):
     assert not out.exists() or not any(out.iterdir()), "no notebook, no temporary folder left behind"
 
 
-def test_papermills_injected_parameters_cell_is_removed_from_the_page(tmp_path):
+def test_papermills_injected_parameters_are_shown_under_a_heading(tmp_path):
     import nbformat
 
-    from lintf_core.book import hide_injected_parameters
+    from lintf_core.book import INJECTED_HEADING, label_injected_parameters
 
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('profile = "paper"', metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell('# Parameters\nprofile = "paper"\nn_iters = 300\n',
+                                  metadata={"tags": ["injected-parameters"]}),
         nbformat.v4.new_code_cell("x = 1")])
     path = tmp_path / "n.ipynb"
     nbformat.write(notebook, path)
-    hide_injected_parameters(path)
-    tags = [cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells]
-    assert tags == [["parameters"], ["injected-parameters", "remove-cell"], []]
+    for _ in range(2):  # labelling twice changes nothing more
+        label_injected_parameters(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert [cell.metadata.get("tags", []) for cell in cells] == [["parameters"], ["injected-parameters"], []]
+    assert cells[1].source == f'{INJECTED_HEADING}\nprofile = "paper"\nn_iters = 300'
+    assert cells[0].source == 'profile = "quick"' and cells[2].source == "x = 1"
 
 
 def test_launch_buttons_are_off_without_a_repository_url_and_on_with_one():
