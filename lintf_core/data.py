@@ -70,16 +70,14 @@ def target_mlp(d, hidden, seed=TARGET_MLP_SEED):
     W1, b1 = uniform(hidden, d, fan_in=d), uniform(hidden, fan_in=d)
     W2, b2 = uniform(d, hidden, fan_in=hidden), uniform(d, fan_in=hidden)
 
-    W1n, b1n, W2n, b2n = (v.numpy() for v in (W1, b1, W2, b2))
-
     def mlp(x):  # numpy's products (OpenBLAS, its kernels pinned by make), not torch's: MKL's bits depend on the CPU
         # (optim.exact_sqrt). On the covariates as columns, W2 relu(W1 x + b1) + b2.
         try:
             columns = x.reshape(-1, x.shape[-1]).numpy().T
-        except RuntimeError:  # x inside a torch.func transform (the tests' reference Hessians) has no numpy view
+        except RuntimeError:  # no numpy view: x requires grad or is inside a torch.func transform (the tests' Hessians)
             return torch.relu(x @ W1.T.to(x.dtype) + b1.to(x.dtype)) @ W2.T.to(x.dtype) + b2.to(x.dtype)
-        hidden = np.maximum(W1n @ columns + b1n[:, None], 0)
-        return torch.from_numpy(np.ascontiguousarray((W2n @ hidden + b2n[:, None]).T)).reshape(x.shape)
+        hidden = np.maximum(W1.numpy() @ columns + b1.numpy()[:, None], 0)
+        return torch.from_numpy(np.ascontiguousarray((W2.numpy() @ hidden + b2.numpy()[:, None]).T)).reshape(x.shape)
 
     return mlp
 
