@@ -201,6 +201,44 @@ def test_direct_sampler_is_reproducible_and_streams_are_independent():
     assert not torch.equal(a.G[0], a.G[1])
 
 
+@pytest.mark.parametrize("name", ["setting1", "setting3", "sphere"])
+def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
+    """The compiled sampler draws each stream's chi-squares or Gamma radii itself, in parallel over streams (numba's
+    port of numpy's sampler). Transcribed here with numpy's own sampler and float64 algebra, stream by stream in the
+    same order (torch normals, then numpy Gamma draws): the same numbers, and the generators left in the same state."""
+    setting = get_setting(name)
+    d, N, B = setting.d, setting.n_context, 40
+    streams = [PromptStream(setting, s, TRAIN) for s in (3, 4, 5)]
+    direct = [sample_statistics(streams, B) for _ in range(2)]  # twice: the second batch continues each stream
+    for i, seed in enumerate((3, 4, 5)):
+        stream = PromptStream(setting, seed, TRAIN)
+        for batch in direct:
+            per_prompt = 2 * d + d * (d - 1) // 2 if setting.covariates == "normal" else (N + 2) * d
+            numbers = torch.empty(B, per_prompt).normal_(generator=stream.generator).double().numpy()
+            w = numbers[:, :d]
+            if setting.covariates == "normal":  # Bartlett: N S = A A^T, A_jj^2 ~ chi^2(N - j), normals below
+                chi2 = np.stack([stream.np_rng.standard_gamma((N - j) / 2, size=B, dtype=np.float32)
+                                 for j in range(d)]).astype(np.float64) * 2
+                A = np.zeros((B, d, d))
+                A[:, np.arange(d), np.arange(d)] = np.sqrt(chi2.T)
+                A[:, *np.tril_indices(d, -1)] = numbers[:, 2 * d:]
+                S, x_query = A @ A.swapaxes(1, 2) / N, numbers[:, d:2 * d]
+            else:  # x = r g / |g|, r^2 ~ Gamma(k, theta) or 1
+                g = numbers[:, d:].reshape(B, N + 1, d)
+                r2 = np.ones((B, N + 1)) if setting.covariates == "sphere" else (
+                    stream.np_rng.standard_gamma(setting.gamma_shape, size=(B, N + 1), dtype=np.float32)
+                    * np.float32(setting.gamma_scale)).astype(np.float64)
+                x = g * np.sqrt(r2 / (g * g).sum(-1))[..., None]
+                S, x_query = np.einsum("bni,bnj->bij", x[:, :N], x[:, :N]) / N, x[:, N]
+            b = np.einsum("bij,bj->bi", S, w)
+            np.testing.assert_allclose(batch.G[i, :d, :d].permute(2, 0, 1), S, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(batch.G[i, :d, d].T, b, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(batch.G[i, d, d], (b * w).sum(1), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(batch.z_query[i, :d].T, x_query, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(batch.target[i], (w * x_query).sum(1), rtol=1e-4, atol=1e-5)
+        assert stream.np_rng.bit_generator.state == streams[i].np_rng.bit_generator.state
+
+
 def test_training_with_either_sampler_learns_alike():
     """The two samplers are two random streams of one law: after 300 steps the runs reach similar losses."""
     kwargs = dict(seeds=[0, 1], n_iters=300, batch_size=256, eval_every=300, progress=False, use_cache=False)
