@@ -1460,6 +1460,11 @@ def directional_smoothness(theta, direction, arch, data):
     return (Hu * u).sum(1) / (u * u).sum(1)
 
 
+# Prompts per block of _gaussian_batch and _radial_batch: its numbers, transposed, stay in L1. Measured 2026-12-05 (1 thread, 1,000
+# Setting-3 prompts): 32 and 64 tie (0.20 ms; one prompt at a time, the numbers read in place: 0.38), 128: 0.29.
+STATISTICS_BLOCK = 64
+
+
 @numba.njit(parallel=True, cache=True)
 def gaussian_statistics(normals, generators, n_context, G, z_query, target):
     """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B) of D batches of B
@@ -1478,23 +1483,55 @@ def gaussian_statistics(normals, generators, n_context, G, z_query, target):
 
 @numba.njit
 def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
+    """One batch of gaussian_statistics, in blocks of prompts transposed first (as _radial_batch; the same bits as
+    one prompt at a time: float64 sums in the same order, no fastmath). A prompt's normals: w, the query x, then A's
+    entries below the diagonal row by row."""
     d, B = z_query.shape[0] - 1, z_query.shape[1]
-    A = np.zeros((d, d))
-    for e in range(B):
-        w, x = normals[e, :d], normals[e, d:2 * d]
+    K = normals.shape[1]
+    u = np.empty((K, STATISTICS_BLOCK), np.float32)
+    A = np.empty((d, d, STATISTICS_BLOCK))
+    s = np.empty(STATISTICS_BLOCK)
+    b = np.empty(STATISTICS_BLOCK)
+    c = np.empty(STATISTICS_BLOCK)
+    t = np.empty(STATISTICS_BLOCK)
+    for lo in range(0, B, STATISTICS_BLOCK):
+        n = min(STATISTICS_BLOCK, B - lo)
+        for e in range(n):
+            for k in range(K):
+                u[k, e] = normals[lo + e, k]
         k = 2 * d
         for i in range(d):
-            A[i, i] = np.sqrt(chi2[i, e] * np.float32(2))
+            for e in range(n):
+                A[i, i, e] = np.sqrt(chi2[i, lo + e] * np.float32(2))  # chi^2 = 2 Gamma, doubled exactly
             for j in range(i):
-                A[i, j] = normals[e, k]
+                for e in range(n):
+                    A[i, j, e] = u[k, e]
                 k += 1
-        for i in range(d):
+        for i in range(d):  # N S = A A^T
             for j in range(i + 1):
-                s = 0.0
+                s[:] = 0.0
                 for m in range(j + 1):
-                    s += A[i, m] * A[j, m]
-                G[i, j, e] = G[j, i, e] = s / n_context
-        _finish_prompt(G, z_query, target, e, w, x)
+                    for e in range(n):
+                        s[e] += A[i, m, e] * A[j, m, e]
+                for e in range(n):
+                    G[i, j, lo + e] = G[j, i, lo + e] = s[e] / n_context
+        # b = S w, c = w^T S w, the query token [x; 0], the target <w, x> (_finish_prompt's arithmetic)
+        c[:] = 0.0
+        t[:] = 0.0
+        for i in range(d):
+            b[:] = 0.0
+            for j in range(d):
+                for e in range(n):
+                    b[e] += G[i, j, lo + e] * u[j, e]
+            for e in range(n):
+                G[i, d, lo + e] = G[d, i, lo + e] = b[e]
+                c[e] += b[e] * u[i, e]
+                t[e] += u[i, e] * u[d + i, e]
+                z_query[i, lo + e] = u[d + i, e]
+        for e in range(n):
+            G[d, d, lo + e] = c[e]
+            z_query[d, lo + e] = 0.0
+            target[lo + e] = t[e]
 
 
 @numba.njit
@@ -1531,11 +1568,6 @@ def radial_statistics(normals, generators, gamma_shape, gamma_scale, n_context, 
         else:
             radii_squared = np.ones((B, N + 1), np.float32)
         _radial_batch(normals[i], radii_squared, N, G[i], z_query[i], target[i])
-
-
-# Prompts per block of _radial_batch: its numbers, transposed, stay in L1. Measured 2026-12-05 (1 thread, 1,000
-# Setting-3 prompts): 32 and 64 tie (0.20 ms; one prompt at a time, the numbers read in place: 0.38), 128: 0.29.
-STATISTICS_BLOCK = 64
 
 
 @numba.njit
