@@ -267,6 +267,13 @@ def _write_json(path, value):
     tmp.replace(path)
 
 
+# Seconds between the starts of two notebooks' processes. Each one's kernel manager picks free TCP ports and its kernel
+# binds them a second or two later; two picking at once can draw the same port (seen 2026-12-05 at the start of a
+# paper build: "ZMQError: Address already in use" in one kernel's heartbeat; on its shell or iopub port the kernel
+# would not start).
+KERNEL_START_GAP = 5.0
+
+
 def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs):
     """Execute the notebooks, `jobs` at a time, each in its own process on one thread (longest first), printing
     each start and end with the elapsed time and what is left. A failure stops the others and the build."""
@@ -275,6 +282,7 @@ def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs)
     order = longest_first(chosen, timings, measured)
     lock = threading.Lock()
     done, started, processes, failed = {}, {}, {}, []
+    launched = [-KERNEL_START_GAP]  # when the last notebook's process was started
     begin = time.perf_counter()
     print(f"executing {len(order)} notebooks, {jobs} at a time, one thread each", flush=True)
 
@@ -288,7 +296,8 @@ def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs)
         with lock:
             if failed:
                 return
-            started[source.stem] = time.perf_counter()
+            time.sleep(max(0.0, launched[0] + KERNEL_START_GAP - time.perf_counter()))
+            launched[0] = started[source.stem] = time.perf_counter()
             print(f"{counter} (profile {profile}) starts at {_clock(started[source.stem] - begin)}{progress()}",
                   flush=True)
             processes[source.stem] = child = subprocess.Popen(

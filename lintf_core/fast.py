@@ -1460,25 +1460,20 @@ def directional_smoothness(theta, direction, arch, data):
     return (Hu * u).sum(1) / (u * u).sum(1)
 
 
-# Prompts per block of _gaussian_batch and _radial_batch: its numbers, transposed, stay in L1. Measured 2026-12-05 (1 thread, 1,000
-# Setting-3 prompts): 32 and 64 tie (0.20 ms; one prompt at a time, the numbers read in place: 0.38), 128: 0.29.
+# Prompts per block of _gaussian_batch and _radial_batch: a block's numbers, transposed, stay in L1. Measured 2026-12-05
+# (1 thread, 1,000 Setting-3 prompts): 32 and 64 tie (0.20 ms; one prompt at a time, reading the numbers in place:
+# 0.38 ms), 128: 0.29 ms.
 STATISTICS_BLOCK = 64
 
 
 @numba.njit(parallel=True, cache=True)
-def gaussian_statistics(normals, generators, n_context, G, z_query, target):
+def gaussian_statistics(normals, chi2, n_context, G, z_query, target):
     """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B) of D batches of B
-    Gaussian prompts (data.sample_statistics): normals (D, B, 2d + d(d-1)/2) are w, the query x and A's entries below
-    the diagonal; batch i's chi-squares A_jj^2 ~ chi^2(N - j) = 2 Gamma((N - j) / 2) (Bartlett: N S = A A^T, A lower
-    triangular) come from generators[i], a numpy Generator (numba runs numpy's own sampler: the same numbers as
-    Generator.standard_gamma); then b = S w, c = w^T S w, target <w, x>. Batches in parallel, their draws included."""
-    d, B = z_query.shape[1] - 1, z_query.shape[2]
+    Gaussian prompts from their random numbers (data.sample_statistics draws them): normals (D, B, 2d + d(d-1)/2)
+    are w, the query x and A's entries below the diagonal, chi2 (D, d, B) the chi-squares A_ii^2 ~ chi^2(N - i)
+    (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w, target <w, x>. Batches in parallel."""
     for i in numba.prange(normals.shape[0]):
-        rng = generators[np.int64(i)]
-        chi2 = np.empty((d, B), np.float32)
-        for j in range(d):  # halved: 2 chi2 is formed below (exact in floating point)
-            chi2[j] = rng.standard_gamma((n_context - j) / 2, size=B, dtype=np.float32)
-        _gaussian_batch(normals[i], chi2, n_context, G[i], z_query[i], target[i])
+        _gaussian_batch(normals[i], chi2[i], n_context, G[i], z_query[i], target[i])
 
 
 @numba.njit
@@ -1502,7 +1497,7 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
         k = 2 * d
         for i in range(d):
             for e in range(n):
-                A[i, i, e] = np.sqrt(chi2[i, lo + e] * np.float32(2))  # chi^2 = 2 Gamma, doubled exactly
+                A[i, i, e] = np.sqrt(chi2[i, lo + e])
             for j in range(i):
                 for e in range(n):
                     A[i, j, e] = u[k, e]
@@ -1554,20 +1549,12 @@ def _finish_prompt(G, z_query, target, e, w, x):
 
 
 @numba.njit(parallel=True, cache=True)
-def radial_statistics(normals, generators, gamma_shape, gamma_scale, n_context, G, z_query, target):
-    """As gaussian_statistics for covariates x = r g/|g|: normals (D, B, (N + 2) d) are w, then the N context
-    covariates' and the query's g. Spherical (gamma_shape 0): r = 1; heavy-tailed: r^2 ~ Gamma(gamma_shape,
-    gamma_scale), the (B, N + 1) radii of batch i drawn from generators[i] (numpy's sampler, as in
-    gaussian_statistics). Only S, b, c and the query are formed (no prompt array)."""
-    B, N = z_query.shape[2], n_context
+def radial_statistics(normals, radii_squared, n_context, G, z_query, target):
+    """As gaussian_statistics for covariates x = r g/|g| (spherical: r = 1; heavy-tailed: r^2 ~ Gamma(k, theta)):
+    normals (D, B, (N + 2) d) are w, then the N context covariates' and the query's g; radii_squared (D, B, N + 1)
+    their r^2. Only S, b, c and the query are formed (no prompt array)."""
     for i in numba.prange(normals.shape[0]):
-        if gamma_shape > 0:
-            rng = generators[np.int64(i)]
-            radii_squared = rng.standard_gamma(gamma_shape, size=B * (N + 1), dtype=np.float32).reshape(B, N + 1)
-            radii_squared *= np.float32(gamma_scale)
-        else:
-            radii_squared = np.ones((B, N + 1), np.float32)
-        _radial_batch(normals[i], radii_squared, N, G[i], z_query[i], target[i])
+        _radial_batch(normals[i], radii_squared[i], n_context, G[i], z_query[i], target[i])
 
 
 @numba.njit

@@ -203,9 +203,9 @@ def test_direct_sampler_is_reproducible_and_streams_are_independent():
 
 @pytest.mark.parametrize("name", ["setting1", "setting3", "sphere"])
 def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
-    """The compiled sampler draws each stream's chi-squares or Gamma radii itself, in parallel over streams (numba's
-    port of numpy's sampler). Transcribed here with numpy's own sampler and float64 algebra, stream by stream in the
-    same order (torch normals, then numpy Gamma draws): the same numbers, and the generators left in the same state."""
+    """The direct sampler, transcribed with float64 algebra from each stream's own draws in their order (torch's
+    normals, then numpy's chi-squares or Gamma radii): the same statistics, and the generators left in the same state
+    (a sampler that drew in another order, or other numbers, would not be this stream any more)."""
     setting = get_setting(name)
     d, N, B = setting.d, setting.n_context, 40
     streams = [PromptStream(setting, s, TRAIN) for s in (3, 4, 5)]
