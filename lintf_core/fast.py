@@ -1486,14 +1486,9 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
     u = np.empty((K, STATISTICS_BLOCK), np.float32)
     A = np.empty((d, d, STATISTICS_BLOCK))
     s = np.empty(STATISTICS_BLOCK)
-    b = np.empty(STATISTICS_BLOCK)
-    c = np.empty(STATISTICS_BLOCK)
-    t = np.empty(STATISTICS_BLOCK)
     for lo in range(0, B, STATISTICS_BLOCK):
         n = min(STATISTICS_BLOCK, B - lo)
-        for e in range(n):
-            for k in range(K):
-                u[k, e] = normals[lo + e, k]
+        _transpose_block(normals, lo, n, u)
         k = 2 * d
         for i in range(d):
             for e in range(n):
@@ -1510,42 +1505,38 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
                         s[e] += A[i, m, e] * A[j, m, e]
                 for e in range(n):
                     G[i, j, lo + e] = G[j, i, lo + e] = s[e] / n_context
-        # b = S w, c = w^T S w, the query token [x; 0], the target <w, x> (_finish_prompt's arithmetic)
-        c[:] = 0.0
-        t[:] = 0.0
-        for i in range(d):
-            b[:] = 0.0
-            for j in range(d):
-                for e in range(n):
-                    b[e] += G[i, j, lo + e] * u[j, e]
-            for e in range(n):
-                G[i, d, lo + e] = G[d, i, lo + e] = b[e]
-                c[e] += b[e] * u[i, e]
-                t[e] += u[i, e] * u[d + i, e]
-                z_query[i, lo + e] = u[d + i, e]
-        for e in range(n):
-            G[d, d, lo + e] = c[e]
-            z_query[d, lo + e] = 0.0
-            target[lo + e] = t[e]
+        _finish_block(G, z_query, target, u, u[d:2 * d], lo, n)
 
 
 @numba.njit
-def _finish_prompt(G, z_query, target, e, w, x):
-    """Given S in G[:d, :d, e]: b = S w, c = w^T S w, the query token [x; 0] and the target <w, x>."""
-    d = len(w)
-    c = 0.0
-    t = 0.0
+def _transpose_block(normals, lo, n, out):  # out[k, e] = normals[lo + e, k]: a block's numbers, prompts innermost
+    for e in range(n):
+        for k in range(normals.shape[1]):
+            out[k, e] = normals[lo + e, k]
+
+
+@numba.njit
+def _finish_block(G, z_query, target, u, x, lo, n):
+    """Given S in G[:d, :d, lo:lo + n]: b = S w, c = w^T S w, the query token [x; 0] and the target <w, x>, with w
+    each prompt's first d numbers (u, the block transposed) and x (d, n) its query covariate."""
+    d = x.shape[0]
+    b = np.empty(n)
+    c = np.zeros(n)
+    t = np.zeros(n)
     for i in range(d):
-        b = 0.0
+        b[:] = 0.0
         for j in range(d):
-            b += G[i, j, e] * w[j]
-        G[i, d, e] = G[d, i, e] = b
-        c += b * w[i]
-        t += w[i] * x[i]
-        z_query[i, e] = x[i]
-    G[d, d, e] = c
-    z_query[d, e] = 0.0
-    target[e] = t
+            for e in range(n):
+                b[e] += G[i, j, lo + e] * u[j, e]
+        for e in range(n):
+            G[i, d, lo + e] = G[d, i, lo + e] = b[e]
+            c[e] += b[e] * u[i, e]
+            t[e] += u[i, e] * x[i, e]
+            z_query[i, lo + e] = x[i, e]
+    for e in range(n):
+        G[d, d, lo + e] = c[e]
+        z_query[d, lo + e] = 0.0
+        target[lo + e] = t[e]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -1572,11 +1563,8 @@ def _radial_batch(normals, radii_squared, n_context, G, z_query, target):
     weight = np.empty(STATISTICS_BLOCK)
     for lo in range(0, B, STATISTICS_BLOCK):
         n = min(STATISTICS_BLOCK, B - lo)
-        for e in range(n):
-            for k in range(K):
-                g[k, e] = normals[lo + e, k]
-            for m in range(n_context + 1):
-                r2[m, e] = radii_squared[lo + e, m]
+        _transpose_block(normals, lo, n, g)
+        _transpose_block(radii_squared, lo, n, r2)
         S[:] = 0.0
         for m in range(n_context + 1):  # the context covariates x x^T = (r^2 / |g|^2) g g^T, then the query
             base = (m + 1) * d
@@ -1602,5 +1590,4 @@ def _radial_batch(normals, radii_squared, n_context, G, z_query, target):
             for j in range(i + 1):
                 for e in range(n):
                     G[i, j, lo + e] = G[j, i, lo + e] = S[i, j, e] / n_context
-        for e in range(n):
-            _finish_prompt(G, z_query, target, lo + e, normals[lo + e, :d], x[:, e])
+        _finish_block(G, z_query, target, g, x[:, :n], lo, n)
