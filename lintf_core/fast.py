@@ -1509,10 +1509,10 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
 
 
 @numba.njit
-def _transpose_block(normals, lo, n, out):  # out[k, e] = normals[lo + e, k]: a block's numbers, prompts innermost
+def _transpose_block(rows, lo, n, out):  # out[k, e] = rows[lo + e, k]: a block of prompts' numbers, prompts innermost
     for e in range(n):
-        for k in range(normals.shape[1]):
-            out[k, e] = normals[lo + e, k]
+        for k in range(rows.shape[1]):
+            out[k, e] = rows[lo + e, k]
 
 
 @numba.njit
