@@ -25,6 +25,7 @@ import torch
 
 from .data import PromptStatistics, stack_prompts
 from .model import attention_matrices
+from .optim import BETAS, EPS, MOMENTUM
 
 def supports(arch):
     """Whether the fused kernels compute this architecture exactly: sparse linear attention without a pre-layer,
@@ -254,6 +255,9 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
     v = np.empty((L, d, n), dtype)
     h = np.empty((L, d, n), dtype)
     u = np.empty((L, d, n), dtype)
+    qh = np.empty((d, n), dtype)  # Q h, S Q h and S Q x of the last A's layer
+    sh = np.empty((d, n), dtype)
+    sx = np.empty((d, n), dtype)
     y = np.zeros(n, dtype)
     for i in range(d):
         for e in range(n):
@@ -269,21 +273,32 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
                 y[e] += b[l, i, e] * u[l, i, e]
         if l + 1 == L:
             break
-        _pm(P[r, l], S[l], M[l])
-        _mp(M[l], Q[r, l], A[l])
-        for i in range(d):
-            for e in range(n):
-                A[l, i, i, e] += 1
         _pv(Q[r, l].T, b[l], v[l])
         _mv(S[l], v[l], h[l])
         for i in range(d):
             for e in range(n):
                 h[l, i, e] += b[l, i, e]
+        if l + 2 == L:  # the last A_l is read only by b_{l+1} = A h and x_{l+1} = A x (S_{L-1} never is): three
+            # matrix-vector products each, A h = h + P (S (Q h)), and Q x = u is already there
+            _pv(Q[r, l], h[l], qh)
+            _mv(S[l], qh, sh)
+            _pv(P[r, l], sh, b[l + 1])
+            _mv(S[l], u[l], sx)
+            _pv(P[r, l], sx, x[l + 1])
+            for i in range(d):
+                for e in range(n):
+                    b[l + 1, i, e] += h[l, i, e]
+                    x[l + 1, i, e] += x[l, i, e]
+            continue
+        _pm(P[r, l], S[l], M[l])
+        _mp(M[l], Q[r, l], A[l])
+        for i in range(d):
+            for e in range(n):
+                A[l, i, i, e] += 1
         _mv(A[l], h[l], b[l + 1])
         _mv(A[l], x[l], x[l + 1])
-        if l + 2 < L:  # S_{L-1} is never read
-            _mm(A[l], S[l], AS[l])
-            _mmt(AS[l], A[l], S[l + 1])
+        _mm(A[l], S[l], AS[l])
+        _mmt(AS[l], A[l], S[l + 1])
     residual = np.empty(n, dtype)
     for e in range(n):
         residual[e] = -y[e] - target[data, lo + e]
@@ -310,7 +325,33 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
     G = grad_parts[r, blk]
     for l in range(L - 1, -1, -1):
         # incoming adjoints of b_{l+1}, x_{l+1}, S_{l+1} are b_bar, x_bar, S_bar
-        if l + 1 < L:
+        if l + 2 == L:  # the last A's layer: b_{l+1} = h + P (S (Q h)), x_{l+1} = x + P (S u), u = Q x
+            data_adjoints = l > 0  # S_0, b_0, x_0 are data: their adjoints are never read
+            # P_bar += b_bar (S Q h)^T + x_bar (S u)^T;  through S: q = S^T P^T (.), S_bar += (P^T .) (Q h)^T + ...
+            _reduce_outer(b_bar, sh, G[l, 0])
+            _pv(P[r, l].T, b_bar, vec)
+            _mtv(S[l], vec, u_bar)
+            if data_adjoints:
+                for i in range(d):
+                    for j in range(d):
+                        for e in range(n):
+                            S_new[i, j, e] = vec[i, e] * qh[j, e]
+            _reduce_outer(u_bar, h[l], G[l, 1])  # Q h: Q_bar += q h^T, h_bar = b_bar + Q^T q
+            _pv(Q[r, l].T, u_bar, h_bar)
+            for i in range(d):
+                for e in range(n):
+                    h_bar[i, e] += b_bar[i, e]
+            _reduce_outer(x_bar, sx, G[l, 0])
+            _pv(P[r, l].T, x_bar, vec)
+            _mtv(S[l], vec, u_bar)
+            _reduce_outer(u_bar, x[l], G[l, 1])  # u = Q x: Q_bar += q x^T, x_l's share x_bar + Q^T q
+            if data_adjoints:
+                _acc_outer(vec, u[l], S_new)
+                _pv(Q[r, l].T, u_bar, x_new)
+                for i in range(d):
+                    for e in range(n):
+                        x_new[i, e] += x_bar[i, e]
+        elif l + 1 < L:
             for i in range(d):
                 for j in range(d):
                     for e in range(n):
@@ -319,16 +360,12 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
             for i in range(d):
                 for e in range(n):
                     h_bar[i, e] = vec[i, e]
-            data_adjoints = l > 0  # S_0, b_0, x_0 are data: their adjoints are never read
+            data_adjoints = l > 0
             if data_adjoints:
                 _mtv(A[l], x_bar, x_new)  # x_l's share: A^T x_bar
-            if l + 2 < L:  # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
-                _congruence_adjoint(A[l], AS[l], S_bar, A_bar, tmp, M_bar, tmp, S_new, data_adjoints)
-            else:
-                for i in range(d):
-                    for j in range(d):
-                        for e in range(n):
-                            S_new[i, j, e] = 0
+            # S_{l+1} = A S A^T: A_bar += (S_bar + S_bar^T) A S;  S_l's share A^T S_bar A
+            _congruence_adjoint(A[l], AS[l], S_bar, A_bar, tmp, M_bar, tmp, S_new, data_adjoints)
+        if l + 1 < L:
             # h = b + S v:  b_bar += h_bar, S_bar += h_bar v^T, v_bar = S h_bar
             if data_adjoints:
                 for i in range(d):
@@ -343,16 +380,18 @@ def _fused_block(P, Q, G0, z0, target, run_data, block, want_grad, per_prompt, g
                 for i in range(d):
                     for e in range(n):
                         b_new[i, e] += h_bar[i, e]
-            # A = I + M Q, M = P S:  M_bar = A_bar Q^T, Q_bar += M^T A_bar, P_bar += M_bar S, S_bar += P^T M_bar
-            _mp(A_bar, Q[r, l].T, M_bar)
-            _reduce_mtm(M[l], A_bar, G[l, 1])
-            _reduce_mm(M_bar, S[l], G[l, 0])
+            if l + 2 < L:  # A = I + M Q, M = P S:  M_bar = A_bar Q^T, Q_bar += M^T A_bar, P_bar += M_bar S,
+                # S_bar += P^T M_bar
+                _mp(A_bar, Q[r, l].T, M_bar)
+                _reduce_mtm(M[l], A_bar, G[l, 1])
+                _reduce_mm(M_bar, S[l], G[l, 0])
+                if data_adjoints:
+                    _acc_pm(P[r, l].T, M_bar, S_new)
             if data_adjoints:
-                _pm(P[r, l].T, M_bar, tmp)
                 for i in range(d):
                     for j in range(d):
                         for e in range(n):
-                            S_bar[i, j, e] = S_new[i, j, e] + tmp[i, j, e]
+                            S_bar[i, j, e] = S_new[i, j, e]
                 for i in range(d):
                     for e in range(n):
                         b_bar[i, e] = b_new[i, e]
@@ -1460,6 +1499,46 @@ def directional_smoothness(theta, direction, arch, data):
     return (Hu * u).sum(1) / (u * u).sum(1)
 
 
+def clip_and_step(theta, grad, state):
+    """optim.clip_by_global_norm and optim.step in one compiled pass (the training loop's ~15 small torch operations
+    a step cost ~0.15 ms of a 12-run Setting-1 step, measured 2026-12-05): the same updates in theta's dtype, tested
+    against them. Returns (new parameters, each run's gradient norm before clipping); updates `state`."""
+    state.steps += 1
+    t, dtype = state.steps, theta.numpy().dtype
+    constants = np.array([MOMENTUM, BETAS[0], 1 - BETAS[0], BETAS[1], 1 - BETAS[1], 1 - BETAS[0] ** t,
+                          (1 - BETAS[1] ** t) ** 0.5, EPS], dtype)
+    new_theta, norm = np.empty_like(theta.numpy()), np.empty(len(theta), dtype)
+    _clip_and_step(theta.numpy(), np.ascontiguousarray(grad.detach().numpy()), state.is_adam.numpy(), state.lr.numpy(), state.clip.numpy(),
+                   state.momentum_buffer.numpy(), state.exp_avg.numpy(), state.exp_avg_sq.numpy(), constants,
+                   new_theta, norm)
+    return torch.from_numpy(new_theta), torch.from_numpy(norm)
+
+
+@numba.njit(cache=True, error_model="numpy")  # IEEE division: a zero norm gives inf, as torch's
+def _clip_and_step(theta, grad, is_adam, lr, clip, momentum_buffer, exp_avg, exp_avg_sq, constants, new_theta, norms):
+    momentum, beta1, one_minus_beta1, beta2, one_minus_beta2, bias1, bias2_root, eps = constants
+    one = constants.dtype.type(1)
+    for r in range(theta.shape[0]):
+        squares = 0.0
+        for k in range(theta.shape[1]):
+            squares += np.float64(grad[r, k]) * grad[r, k]
+        norm = norms.dtype.type(np.sqrt(squares))
+        norms[r] = norm
+        scale = clip[r] / norm  # norm 0 gives inf -> 1; a NaN norm stays NaN (torch.clamp's)
+        if scale > one:
+            scale = one
+        for k in range(theta.shape[1]):
+            g = grad[r, k] * scale
+            momentum_buffer[r, k] = momentum_buffer[r, k] * momentum + g
+            exp_avg[r, k] = exp_avg[r, k] * beta1 + one_minus_beta1 * g
+            exp_avg_sq[r, k] = exp_avg_sq[r, k] * beta2 + one_minus_beta2 * g * g
+            if is_adam[r]:
+                direction = (exp_avg[r, k] / bias1) / (np.sqrt(exp_avg_sq[r, k]) / bias2_root + eps)
+            else:
+                direction = momentum_buffer[r, k]
+            new_theta[r, k] = theta[r, k] - lr[r] * direction
+
+
 # Prompts per block of _gaussian_batch and _radial_batch: a block's numbers, transposed, stay in L1. Measured 2026-12-05
 # (1 thread, 1,000 Setting-3 prompts): 32 and 64 tie (0.20 ms; one prompt at a time, reading the numbers in place:
 # 0.38 ms), 128: 0.29 ms.
@@ -1469,11 +1548,58 @@ STATISTICS_BLOCK = 64
 @numba.njit(parallel=True, cache=True)
 def gaussian_statistics(normals, chi2, n_context, G, z_query, target):
     """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B) of D batches of B
-    Gaussian prompts from their random numbers (data.sample_statistics draws them): normals (D, B, 2d + d(d-1)/2)
-    are w, the query x and A's entries below the diagonal, chi2 (D, d, B) the chi-squares A_ii^2 ~ chi^2(N - i)
-    (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w, target <w, x>. Batches in parallel."""
+    Gaussian prompts from their random numbers (data.sample_statistics draws them): the first 2d + d(d-1)/2 of each
+    prompt's normals (D, >= B, >= 2d + d(d-1)/2) are w, the query x and A's entries below the diagonal, chi2 (D, d, B)
+    the chi-squares A_ii^2 ~ chi^2(N - i) (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w,
+    target <w, x>. Batches in parallel."""
     for i in numba.prange(normals.shape[0]):
         _gaussian_batch(normals[i], chi2[i], n_context, G[i], z_query[i], target[i])
+
+
+@numba.njit(parallel=True, cache=True)
+def bartlett_chi_squares(normals, uniforms, n_context, out):
+    """Bartlett's chi-squares out[i, j, e] = A_jj^2 ~ chi^2(N - j) of D batches of B prompts (data.sample_statistics
+    draws the numbers): chi^2(k) = 2 Gamma(k / 2) by Marsaglia and Tsang's method (2000), exact (an accepted candidate
+    has the Gamma law). Candidate (e, j) takes the normal normals[i, e, K - d + j] and the uniform uniforms[i, e, j];
+    a rejected one takes the next spare pair, in order: the rows B.. of normals and of uniforms, flattened. chi^2(1)
+    is the normal squared. Batches in parallel. Returns per batch the count of entries left NaN because its spares ran
+    out (data.sample_statistics then draws those from numpy's Gamma)."""
+    D, d, B = out.shape
+    K = normals.shape[2]
+    missing = np.zeros(D, np.int64)
+    for i in numba.prange(D):
+        spare_normals, spare_uniforms = normals[i, B:].ravel(), uniforms[i, B:].ravel()
+        n_spares = min(spare_normals.size, spare_uniforms.size)
+        s = 0
+        for e in range(B):
+            for j in range(d):
+                dof = n_context - j
+                value = _chi_square_candidate(dof, normals[i, e, K - d + j], uniforms[i, e, j])
+                while np.isnan(value) and s < n_spares:
+                    value = _chi_square_candidate(dof, spare_normals[s], spare_uniforms[s])
+                    s += 1
+                if np.isnan(value):
+                    missing[i] += 1
+                out[i, j, e] = value
+    return missing
+
+
+@numba.njit
+def _chi_square_candidate(dof, normal, uniform):
+    """2 Gamma(dof / 2) from one normal and one uniform by Marsaglia and Tsang's test (shape dof / 2 >= 1), or NaN
+    where the test rejects; chi^2(1) is the normal squared (shape 1/2, below the method's range)."""
+    z = np.float64(normal)
+    if dof == 1:
+        return z * z
+    shape = dof / 2 - 1 / 3
+    v = 1 + z / np.sqrt(9 * shape)
+    if v <= 0:
+        return np.nan
+    v = v * v * v
+    z2 = z * z
+    if uniform < 1 - 0.0331 * z2 * z2 or np.log(uniform) < 0.5 * z2 + shape * (1 - v + np.log(v)):
+        return 2 * shape * v
+    return np.nan
 
 
 @numba.njit
@@ -1482,8 +1608,7 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
     one prompt at a time: float64 sums in the same order, no fastmath). A prompt's normals: w, the query x, then A's
     entries below the diagonal row by row."""
     d, B = z_query.shape[0] - 1, z_query.shape[1]
-    K = normals.shape[1]
-    u = np.empty((K, STATISTICS_BLOCK), np.float32)
+    u = np.empty((2 * d + d * (d - 1) // 2, STATISTICS_BLOCK), np.float32)
     A = np.empty((d, d, STATISTICS_BLOCK))
     s = np.empty(STATISTICS_BLOCK)
     for lo in range(0, B, STATISTICS_BLOCK):
@@ -1509,9 +1634,9 @@ def _gaussian_batch(normals, chi2, n_context, G, z_query, target):
 
 
 @numba.njit
-def _transpose_block(rows, lo, n, out):  # out[k, e] = rows[lo + e, k]: a block of prompts' numbers, prompts innermost
+def _transpose_block(rows, lo, n, out):  # out[k, e] = rows[lo + e, k]: a block of prompts' first numbers, transposed
     for e in range(n):
-        for k in range(rows.shape[1]):
+        for k in range(out.shape[0]):
             out[k, e] = rows[lo + e, k]
 
 

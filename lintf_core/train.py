@@ -16,7 +16,7 @@ from . import cache, fast, fast_tokens
 from .data import EVAL, SAMPLERS, TRAIN, PromptStream, sample_statistics, stack_prompts, stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
 from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
-from .optim import clip_by_global_norm, init_state, step
+from .optim import init_state
 from .settings import LR_SOURCES, OPTIMIZERS, get_setting
 
 OPTIMIZER_LABELS = {"sgd": "SGDM", "adam": "Adam"}
@@ -285,12 +285,15 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
             if t in iterate_at:
                 steps.append(torch.full_like(theta, float("nan")))
             break
-        value, grad = torch.full((len(runs),), float("nan"), dtype=theta.dtype), torch.full_like(theta, float("nan"))
-        if len(live):
-            value[live], grad[live] = gradient(theta[live], run_data[live.numpy()], run_seed[live])
-        grad, norm = clip_by_global_norm(grad, state.clip)
+        if len(live) == len(runs):
+            value, grad = gradient(theta, run_data, run_seed)
+        else:
+            value = torch.full((len(runs),), float("nan"), dtype=theta.dtype)
+            grad = torch.full_like(theta, float("nan"))
+            if len(live):
+                value[live], grad[live] = gradient(theta[live], run_data[live.numpy()], run_seed[live])
+        new_theta, norm = fast.clip_and_step(theta, grad, state)  # optim's clip_by_global_norm and step, compiled
         train_loss[:, t], grad_norm[:, t] = value, norm
-        new_theta = step(theta, grad, state)
         if t in iterate_at:
             steps.append(new_theta - theta)
         theta = new_theta

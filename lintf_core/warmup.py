@@ -20,12 +20,15 @@ def _sparse():
     from . import fast
     from .data import EVAL, PromptStream, sample_statistics
     from .model import Architecture, init_params
+    from .optim import init_state
     from .settings import get_setting
 
     setting = get_setting("setting1")
     arch = Architecture.of(setting)
     stats = sample_statistics([PromptStream(setting, 0, EVAL)], 8)
-    fast.loss_and_grad(init_params(arch, [0], 0.1), arch, stats)
+    theta = init_params(arch, [0], 0.1)
+    fast.loss_and_grad(theta, arch, stats)
+    fast.clip_and_step(theta, theta, init_state(theta, ["adam"], [0.1], [1.0]))  # the training loop's optimizer step
 
 
 def _sparse_hessians():

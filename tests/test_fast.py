@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from lintf_core import fast, model
+from lintf_core import data, fast, model
 from lintf_core.data import (EVAL, TRAIN, Prompts, PromptStatistics, PromptStream, prompt_statistics,
                              sample_statistics, stack_prompts)
 from lintf_core.model import Architecture, init_params
@@ -204,8 +204,10 @@ def test_direct_sampler_is_reproducible_and_streams_are_independent():
 @pytest.mark.parametrize("name", ["setting1", "setting3", "sphere"])
 def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
     """The direct sampler, transcribed with float64 algebra from each stream's own draws in their order (torch's
-    normals, then numpy's chi-squares or Gamma radii): the same statistics, and the generators left in the same state
-    (a sampler that drew in another order, or other numbers, would not be this stream any more)."""
+    normals, then its uniforms for the chi-squares or numpy's Gamma radii): the same statistics, and the generators
+    left in the same state (a sampler that drew in another order, or other numbers, would not be this stream any
+    more). The chi-squares: Marsaglia and Tsang's method (2000) as they state it, rejected candidates retried with
+    the spare pairs in order."""
     setting = get_setting(name)
     d, N, B = setting.d, setting.n_context, 40
     streams = [PromptStream(setting, s, TRAIN) for s in (3, 4, 5)]
@@ -213,23 +215,27 @@ def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
     for i, seed in enumerate((3, 4, 5)):
         stream = PromptStream(setting, seed, TRAIN)
         for batch in direct:
-            per_prompt = 2 * d + d * (d - 1) // 2 if setting.covariates == "normal" else (N + 2) * d
-            numbers = torch.empty(B, per_prompt).normal_(generator=stream.generator).double().numpy()
-            w = numbers[:, :d]
             if setting.covariates == "normal":  # Bartlett: N S = A A^T, A_jj^2 ~ chi^2(N - j), normals below
-                chi2 = np.stack([stream.np_rng.standard_gamma((N - j) / 2, size=B, dtype=np.float32)
-                                 for j in range(d)]).astype(np.float64) * 2
+                K = 3 * d + d * (d - 1) // 2
+                spares = data.SPARE_PAIRS + int(data.SPARE_FRACTION * B * d)
+                numbers = torch.empty(B + -(-spares // K), K).normal_(generator=stream.generator).double().numpy()
+                uniforms = torch.empty(B + -(-spares // d), d).uniform_(generator=stream.generator).double().numpy()
+                chi2 = _marsaglia_tsang_chi_squares(numbers[:B, K - d:], uniforms[:B], numbers[B:].ravel(),
+                                                    uniforms[B:].ravel(), N)
+                numbers = numbers[:B]
                 A = np.zeros((B, d, d))
-                A[:, np.arange(d), np.arange(d)] = np.sqrt(chi2.T)
-                A[:, *np.tril_indices(d, -1)] = numbers[:, 2 * d:]
+                A[:, np.arange(d), np.arange(d)] = np.sqrt(chi2)
+                A[:, *np.tril_indices(d, -1)] = numbers[:, 2 * d:2 * d + d * (d - 1) // 2]
                 S, x_query = A @ A.swapaxes(1, 2) / N, numbers[:, d:2 * d]
             else:  # x = r g / |g|, r^2 ~ Gamma(k, theta) or 1
+                numbers = torch.empty(B, (N + 2) * d).normal_(generator=stream.generator).double().numpy()
                 g = numbers[:, d:].reshape(B, N + 1, d)
                 r2 = np.ones((B, N + 1)) if setting.covariates == "sphere" else (
                     stream.np_rng.standard_gamma(setting.gamma_shape, size=(B, N + 1), dtype=np.float32)
                     * np.float32(setting.gamma_scale)).astype(np.float64)
                 x = g * np.sqrt(r2 / (g * g).sum(-1))[..., None]
                 S, x_query = np.einsum("bni,bnj->bij", x[:, :N], x[:, :N]) / N, x[:, N]
+            w = numbers[:, :d]
             b = np.einsum("bij,bj->bi", S, w)
             np.testing.assert_allclose(batch.G[i, :d, :d].permute(2, 0, 1), S, rtol=1e-4, atol=1e-5)
             np.testing.assert_allclose(batch.G[i, :d, d].T, b, rtol=1e-4, atol=1e-5)
@@ -237,6 +243,47 @@ def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
             np.testing.assert_allclose(batch.z_query[i, :d].T, x_query, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(batch.target[i], (w * x_query).sum(1), rtol=1e-4, atol=1e-5)
         assert stream.np_rng.bit_generator.state == streams[i].np_rng.bit_generator.state
+        assert torch.equal(stream.generator.get_state(), streams[i].generator.get_state())
+
+
+def _marsaglia_tsang_chi_squares(normals, uniforms, spare_normals, spare_uniforms, N):
+    """(B, d) chi-squares chi^2(N - j) = 2 Gamma((N - j) / 2), candidate (e, j) from normals[e, j] and
+    uniforms[e, j], a rejected one retried with the next spare pair; chi^2(1) = z^2."""
+    B, d = normals.shape
+    out, s = np.empty((B, d)), 0
+    for e in range(B):
+        for j in range(d):
+            z, u, a = normals[e, j], uniforms[e, j], (N - j) / 2 - 1 / 3
+            while N - j > 1:
+                v = (1 + z / np.sqrt(9 * a)) ** 3
+                if v > 0 and (u < 1 - 0.0331 * z ** 4 or np.log(u) < z ** 2 / 2 + a * (1 - v + np.log(v))):
+                    break
+                z, u, s = spare_normals[s], spare_uniforms[s], s + 1
+            out[e, j] = z * z if N - j == 1 else 2 * a * v
+    return out
+
+
+@pytest.mark.parametrize("N", [20, 5])
+def test_bartlett_chi_squares_have_their_laws(N, monkeypatch):
+    """Each A_jj^2 against chi^2(N - j) (KS), chi^2(1) included (N = 5); without spares the rejected candidates are
+    left NaN and counted, and data.sample_statistics then draws them from numpy's Gamma, in law as before."""
+    d, B = 5, 20_000
+    generator = torch.Generator().manual_seed(N)
+    normals = torch.empty(2, B + 400, 3 * d + d * (d - 1) // 2).normal_(generator=generator).numpy()
+    uniforms = torch.empty(2, B + 2000, d).uniform_(generator=generator).numpy()
+    chi2 = np.empty((2, d, B))
+    assert (fast.bartlett_chi_squares(normals, uniforms, N, chi2) == 0).all()
+    for j in range(d):
+        assert scipy_stats.kstest(chi2[:, j].ravel(), scipy_stats.chi2(N - j).cdf).pvalue > 1e-3
+    missing = fast.bartlett_chi_squares(normals[:, :B], uniforms[:, :B], N, chi2)
+    assert (missing > 0).all() and (np.isnan(chi2).sum((1, 2)) == missing).all()
+    monkeypatch.setattr(data, "SPARE_PAIRS", 0)
+    monkeypatch.setattr(data, "SPARE_FRACTION", 0.0)
+    setting = get_setting("setting1" if N == 20 else "setting2")
+    direct = sample_statistics([PromptStream(setting, s, TRAIN) for s in (0, 1)], B // 2)
+    trace = direct.G[:, :d, :d].diagonal(dim1=1, dim2=2).sum(-1).double() * N
+    assert torch.isfinite(trace).all()
+    assert scipy_stats.kstest(trace.numpy().ravel(), scipy_stats.chi2(N * d).cdf).pvalue > 1e-3
 
 
 def test_training_with_either_sampler_learns_alike():
@@ -273,3 +320,26 @@ def test_radial_statistics_have_their_closed_form_laws(name):
     theta0 = init_params(arch, [0], 0.2)
     losses = [fast.per_prompt_loss(theta0, arch, s)[0].numpy() for s in (direct, explicit)]
     assert scipy_stats.ks_2samp(*losses).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_clip_and_step_is_optims(dtype):
+    """fast.clip_and_step against optim.clip_by_global_norm + optim.step (the readable torch operations, themselves
+    tested against torch.optim): SGDM and Adam runs, clipping on and off, a zero gradient and a NaN run."""
+    from lintf_core import optim
+    runs = [("sgd", 0.02, 1.0), ("adam", 0.02, 1.0), ("sgd", 0.1, 0.05), ("sgd", 0.05, 1e9), ("adam", 0.3, 1e9)]
+    generator = torch.Generator().manual_seed(0)
+    theta = torch.randn(len(runs), 150, generator=generator, dtype=dtype)
+    states = [optim.init_state(theta, *zip(*runs)) for _ in range(2)]
+    ours, reference = theta.clone(), theta.clone()
+    for t in range(30):
+        grad = torch.randn(len(runs), 150, generator=generator, dtype=dtype) * 2.0 ** (t % 7 - 3)
+        grad[2] = 0 if t == 4 else grad[2]
+        grad[4] = float("nan") if t >= 20 else grad[4]
+        ours, norm = fast.clip_and_step(ours, grad, states[0])
+        clipped, reference_norm = optim.clip_by_global_norm(grad, states[1].clip)
+        reference = optim.step(reference, clipped, states[1])
+        tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(norm, reference_norm, equal_nan=True, **tolerance)
+        torch.testing.assert_close(ours, reference, equal_nan=True, **tolerance)
+    assert torch.isnan(ours[4]).all() and not torch.isnan(ours[:4]).any()
