@@ -130,11 +130,11 @@ def sample_statistics(streams, batch_size):
     query covariate ~ N(0, I_d): b = S w and c = w^T S w, as y_i = <w, x_i>, and the target <w, x_query>. Spherical
     and heavy-tailed covariates: each prompt's covariates g/|g| (times sqrt(s), s ~ Gamma) are formed and only S, b, c
     and the query kept. Nonlinear targets: the prompts are drawn and their statistics computed.
-    The normals and uniforms come in bulk from each stream's torch generator (its vectorised sampler: ~3.5 ns a
-    normal here, against ~18 ns for numpy's or numba's, measured 2026-12-02), the Gamma scales from its numpy
-    generator, in float32; compiled code then draws the chi-squares from those numbers (fast.bartlett_chi_squares:
-    Marsaglia and Tsang's method: 0.29 against 0.48 ms for numpy's Gamma, 6,000 prompts, measured 2026-12-05) and forms
-    the statistics (fast.gaussian_statistics, radial_statistics)."""
+    The normals come in bulk from each stream's torch generator (its vectorised sampler: 3.4 ns a number here,
+    against 7.5-10 ns for numpy's, measured 2026-12-05), the uniforms and Gamma scales from its numpy generator
+    (uniforms: 1.8 ns against torch's 2.8), in float32; compiled code then draws the chi-squares from those numbers
+    (Marsaglia and Tsang's method: ~0.25 against 0.48 ms for numpy's Gamma, 6,000 prompts, measured 2026-12-05) and
+    forms the statistics (fast.gaussian_statistics, radial_statistics)."""
     s = streams[0].setting
     if s.target != "linear" or (s.covariates == "normal" and s.n_context < s.d):
         return stack_statistics([prompt_statistics(stream.sample(batch_size)) for stream in streams])
@@ -145,20 +145,21 @@ def sample_statistics(streams, batch_size):
     target = np.empty((D, batch_size), np.float32)
     if s.covariates == "normal":
         # per prompt: w, the query x, A's entries below the diagonal and one candidate normal and uniform per
-        # chi-square; then spare pairs for the rejected candidates (fast.bartlett_chi_squares), as extra rows
+        # chi-square; then spare pairs for the rejected candidates (fast.gaussian_statistics), as extra rows
         per_prompt = 3 * d + d * (d - 1) // 2
         spares = SPARE_PAIRS + int(SPARE_FRACTION * batch_size * d)
         normals = np.empty((D, batch_size + -(-spares // per_prompt), per_prompt), np.float32)
         uniforms = np.empty((D, batch_size + -(-spares // d), d), np.float32)
         for i, stream in enumerate(streams):
             torch.from_numpy(normals[i]).normal_(generator=stream.generator)
-            torch.from_numpy(uniforms[i]).uniform_(generator=stream.generator)
+            stream.np_rng.random(out=uniforms[i], dtype=np.float32)
         chi2 = np.empty((D, d, batch_size))
-        missing = fast.bartlett_chi_squares(normals, uniforms, N, chi2)
+        missing = fast.gaussian_statistics(normals, uniforms, N, chi2, G, z_query, target, True)
         for i in np.flatnonzero(missing):  # a batch's spares ran out (not seen at the settings' sizes): numpy's Gamma
             j, e = np.nonzero(np.isnan(chi2[i]))
             chi2[i, j, e] = 2 * streams[i].np_rng.standard_gamma((N - j) / 2)
-        fast.gaussian_statistics(normals, chi2, N, G, z_query, target)
+            one = slice(i, i + 1)
+            fast.gaussian_statistics(normals[one], uniforms[one], N, chi2[one], G[one], z_query[one], target[one], False)
     else:
         normals = np.empty((D, batch_size, (N + 2) * d), np.float32)
         for i, stream in enumerate(streams):

@@ -1546,41 +1546,44 @@ STATISTICS_BLOCK = 64
 
 
 @numba.njit(parallel=True, cache=True)
-def gaussian_statistics(normals, chi2, n_context, G, z_query, target):
+def gaussian_statistics(normals, uniforms, n_context, chi2, G, z_query, target, draw_chi2):
     """Fill PromptStatistics' arrays G (D, d+1, d+1, B), z_query (D, d+1, B) and target (D, B) of D batches of B
-    Gaussian prompts from their random numbers (data.sample_statistics draws them): the first 2d + d(d-1)/2 of each
-    prompt's normals (D, >= B, >= 2d + d(d-1)/2) are w, the query x and A's entries below the diagonal, chi2 (D, d, B)
-    the chi-squares A_ii^2 ~ chi^2(N - i) (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w,
-    target <w, x>. Batches in parallel."""
+    Gaussian prompts from their random numbers (data.sample_statistics draws them). A prompt's normals (D, >= B, 3d +
+    d(d-1)/2): w, the query x, A's entries below the diagonal, and a candidate normal for each chi-square A_jj^2 ~
+    chi^2(N - j) (Bartlett: N S = A A^T, A lower triangular); then b = S w, c = w^T S w, target <w, x>. With
+    draw_chi2, chi2 (D, d, B) is drawn first (_bartlett_chi_squares, from those normals and uniforms (D, >= B, d)),
+    and a batch left with missing chi-squares (its spares ran out) is not formed: its count is returned, and
+    data.sample_statistics fills them and calls again without draw_chi2. Batches in parallel, one region."""
+    missing = np.zeros(normals.shape[0], np.int64)
     for i in numba.prange(normals.shape[0]):
-        _gaussian_batch(normals[i], chi2[i], n_context, G[i], z_query[i], target[i])
+        if draw_chi2:
+            missing[i] = _bartlett_chi_squares(normals[i], uniforms[i], n_context, chi2[i])
+        if missing[i] == 0:
+            _gaussian_batch(normals[i], chi2[i], n_context, G[i], z_query[i], target[i])
+    return missing
 
 
-@numba.njit(parallel=True, cache=True)
-def bartlett_chi_squares(normals, uniforms, n_context, out):
-    """Bartlett's chi-squares out[i, j, e] = A_jj^2 ~ chi^2(N - j) of D batches of B prompts (data.sample_statistics
-    draws the numbers): chi^2(k) = 2 Gamma(k / 2) by Marsaglia and Tsang's method (2000), exact (an accepted candidate
-    has the Gamma law). Candidate (e, j) takes the normal normals[i, e, K - d + j] and the uniform uniforms[i, e, j];
-    a rejected one takes the next spare pair, in order: the rows B.. of normals and of uniforms, flattened. chi^2(1)
-    is the normal squared. Batches in parallel. Returns per batch the count of entries left NaN because its spares ran
-    out (data.sample_statistics then draws those from numpy's Gamma)."""
-    D, d, B = out.shape
-    K = normals.shape[2]
-    missing = np.zeros(D, np.int64)
-    for i in numba.prange(D):
-        spare_normals, spare_uniforms = normals[i, B:].ravel(), uniforms[i, B:].ravel()
-        n_spares = min(spare_normals.size, spare_uniforms.size)
-        s = 0
-        for e in range(B):
-            for j in range(d):
-                dof = n_context - j
-                value = _chi_square_candidate(dof, normals[i, e, K - d + j], uniforms[i, e, j])
-                while np.isnan(value) and s < n_spares:
-                    value = _chi_square_candidate(dof, spare_normals[s], spare_uniforms[s])
-                    s += 1
-                if np.isnan(value):
-                    missing[i] += 1
-                out[i, j, e] = value
+@numba.njit
+def _bartlett_chi_squares(normals, uniforms, n_context, out):
+    """One batch's chi-squares out[j, e] ~ chi^2(N - j), e < B: chi^2(k) = 2 Gamma(k / 2) by Marsaglia and Tsang's
+    method (2000), exact (an accepted candidate has the Gamma law). Candidate (e, j) takes the normal normals[e, K - d
+    + j] and the uniform uniforms[e, j]; a rejected one takes the next spare pair, in order: the rows B.. of normals
+    and of uniforms, flattened. chi^2(1) is the normal squared. Returns the count left NaN when the spares ran out."""
+    d, B = out.shape
+    K = normals.shape[1]
+    spare_normals, spare_uniforms = normals[B:].ravel(), uniforms[B:].ravel()
+    n_spares = min(spare_normals.size, spare_uniforms.size)
+    s, missing = 0, 0
+    for e in range(B):
+        for j in range(d):
+            dof = n_context - j
+            value = _chi_square_candidate(dof, normals[e, K - d + j], uniforms[e, j])
+            while np.isnan(value) and s < n_spares:
+                value = _chi_square_candidate(dof, spare_normals[s], spare_uniforms[s])
+                s += 1
+            if np.isnan(value):
+                missing += 1
+            out[j, e] = value
     return missing
 
 

@@ -204,7 +204,7 @@ def test_direct_sampler_is_reproducible_and_streams_are_independent():
 @pytest.mark.parametrize("name", ["setting1", "setting3", "sphere"])
 def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
     """The direct sampler, transcribed with float64 algebra from each stream's own draws in their order (torch's
-    normals, then its uniforms for the chi-squares or numpy's Gamma radii): the same statistics, and the generators
+    normals, then numpy's uniforms for the chi-squares or its Gamma radii): the same statistics, and the generators
     left in the same state (a sampler that drew in another order, or other numbers, would not be this stream any
     more). The chi-squares: Marsaglia and Tsang's method (2000) as they state it, rejected candidates retried with
     the spare pairs in order."""
@@ -219,7 +219,7 @@ def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
                 K = 3 * d + d * (d - 1) // 2
                 spares = data.SPARE_PAIRS + int(data.SPARE_FRACTION * B * d)
                 numbers = torch.empty(B + -(-spares // K), K).normal_(generator=stream.generator).double().numpy()
-                uniforms = torch.empty(B + -(-spares // d), d).uniform_(generator=stream.generator).double().numpy()
+                uniforms = stream.np_rng.random((B + -(-spares // d), d), dtype=np.float32).astype(np.float64)
                 chi2 = _marsaglia_tsang_chi_squares(numbers[:B, K - d:], uniforms[:B], numbers[B:].ravel(),
                                                     uniforms[B:].ravel(), N)
                 numbers = numbers[:B]
@@ -244,6 +244,10 @@ def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
             np.testing.assert_allclose(batch.target[i], (w * x_query).sum(1), rtol=1e-4, atol=1e-5)
         assert stream.np_rng.bit_generator.state == streams[i].np_rng.bit_generator.state
         assert torch.equal(stream.generator.get_state(), streams[i].generator.get_state())
+
+
+def _statistics_arrays(D, d, B):
+    return np.empty((D, d + 1, d + 1, B), np.float32), np.empty((D, d + 1, B), np.float32), np.empty((D, B), np.float32)
 
 
 def _marsaglia_tsang_chi_squares(normals, uniforms, spare_normals, spare_uniforms, N):
@@ -271,11 +275,13 @@ def test_bartlett_chi_squares_have_their_laws(N, monkeypatch):
     generator = torch.Generator().manual_seed(N)
     normals = torch.empty(2, B + 400, 3 * d + d * (d - 1) // 2).normal_(generator=generator).numpy()
     uniforms = torch.empty(2, B + 2000, d).uniform_(generator=generator).numpy()
-    chi2 = np.empty((2, d, B))
-    assert (fast.bartlett_chi_squares(normals, uniforms, N, chi2) == 0).all()
+    chi2, G, z_query, target = np.empty((2, d, B)), *_statistics_arrays(2, d, B)
+    assert (fast.gaussian_statistics(normals, uniforms, N, chi2, G, z_query, target, True) == 0).all()
     for j in range(d):
         assert scipy_stats.kstest(chi2[:, j].ravel(), scipy_stats.chi2(N - j).cdf).pvalue > 1e-3
-    missing = fast.bartlett_chi_squares(normals[:, :B], uniforms[:, :B], N, chi2)
+    np.testing.assert_allclose(G[:, np.arange(d), np.arange(d)].sum(1) * N, chi2.sum(1) + (normals[:, :B, 2 * d:2 * d
+                               + d * (d - 1) // 2].astype(np.float64) ** 2).sum(-1), rtol=1e-5)  # N tr S = sum A_ij^2
+    missing = fast.gaussian_statistics(normals[:, :B], uniforms[:, :B], N, chi2, G, z_query, target, True)
     assert (missing > 0).all() and (np.isnan(chi2).sum((1, 2)) == missing).all()
     monkeypatch.setattr(data, "SPARE_PAIRS", 0)
     monkeypatch.setattr(data, "SPARE_FRACTION", 0.0)
