@@ -190,21 +190,21 @@ def _clock(seconds):
 
 # Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
 # two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC), 2026-12-05: a plain
-# `make book` on a fresh clone of commit 77b015b and a `make book PROFILE=quick` on one of ccdb83c (Figs. 12-14 pay
-# for the depth grids that Table 2 then reuses). Until this machine has built a profile once
+# `make book` on a fresh clone of commit 042678d and its `make references` (quick; Figs. 12-14 pay for the depth grids
+# that Table 2 then reuses). Until this machine has built a profile once
 # (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
 # also set the order (longest first).
 MEASURED_SECONDS = {
-    "quick": {"fig02_adam_vs_sgd": 43, "fig03_gradient_noise": 15, "fig04_condition_number": 10,
-              "fig05_directional_smoothness": 6, "fig07_attention_variants": 44,
-              "fig08_parametrization_and_scale": 40, "fig09_11_covariate_tails": 56, "fig12_14_depth": 99,
-              "fig15_nonlinear_regression": 38, "fig16_generalized_smoothness": 39,
-              "poster_kernels_convergence": 29, "poster_landscape": 10, "table2_learning_rates": 16},
-    "paper": {"fig02_adam_vs_sgd": 229, "fig03_gradient_noise": 50, "fig04_condition_number": 60,
-              "fig05_directional_smoothness": 8, "fig07_attention_variants": 319,
-              "fig08_parametrization_and_scale": 959, "fig09_11_covariate_tails": 417, "fig12_14_depth": 799,
-              "fig15_nonlinear_regression": 1253, "fig16_generalized_smoothness": 56,
-              "poster_kernels_convergence": 121, "poster_landscape": 15, "table2_learning_rates": 125},
+    "quick": {"fig02_adam_vs_sgd": 39, "fig03_gradient_noise": 13, "fig04_condition_number": 10,
+              "fig05_directional_smoothness": 6, "fig07_attention_variants": 42,
+              "fig08_parametrization_and_scale": 38, "fig09_11_covariate_tails": 44, "fig12_14_depth": 67,
+              "fig15_nonlinear_regression": 38, "fig16_generalized_smoothness": 36,
+              "poster_kernels_convergence": 30, "poster_landscape": 10, "table2_learning_rates": 17},
+    "paper": {"fig02_adam_vs_sgd": 159, "fig03_gradient_noise": 47, "fig04_condition_number": 56,
+              "fig05_directional_smoothness": 7, "fig07_attention_variants": 297,
+              "fig08_parametrization_and_scale": 839, "fig09_11_covariate_tails": 359, "fig12_14_depth": 816,
+              "fig15_nonlinear_regression": 1225, "fig16_generalized_smoothness": 52,
+              "poster_kernels_convergence": 122, "poster_landscape": 14, "table2_learning_rates": 112},
 }
 
 
