@@ -27,7 +27,7 @@ TARGET_MLP_SEED = 7  # the authors create their target MLP once, under seed 7
 # How training batches are drawn: what the model sees of each prompt directly, or every prompt (PromptStream)
 SAMPLERS = ("statistics", "prompts")
 # Spare (normal, uniform) pairs per batch for the Bartlett chi-squares' rejected candidates: a fixed number plus a
-# fraction of the candidates (rejected: ~0.4 % at N = 20, ~2.5 % at N = 5, measured)
+# fraction of the candidates (rejected, measured: 0.34 % of them at N = 20, 2.1 % at N = 5)
 SPARE_PAIRS, SPARE_FRACTION = 64, 0.05
 
 
@@ -133,7 +133,7 @@ def sample_statistics(streams, batch_size):
     The normals come in bulk from each stream's torch generator (its vectorised sampler: 3.4 ns a number here,
     against 7.5-10 ns for numpy's, measured 2026-12-05), the uniforms and Gamma scales from its numpy generator
     (uniforms: 1.8 ns against torch's 2.8), in float32; compiled code then draws the chi-squares from those numbers
-    (Marsaglia and Tsang's method: ~0.25 against 0.48 ms for numpy's Gamma, 6,000 prompts, measured 2026-12-05) and
+    (Marsaglia and Tsang's method: ~0.3 against 0.48 ms for numpy's Gamma, 6,000 prompts, measured 2026-12-05) and
     forms the statistics (fast.gaussian_statistics, radial_statistics)."""
     s = streams[0].setting
     if s.target != "linear" or (s.covariates == "normal" and s.n_context < s.d):
@@ -159,7 +159,8 @@ def sample_statistics(streams, batch_size):
             j, e = np.nonzero(np.isnan(chi2[i]))
             chi2[i, j, e] = 2 * streams[i].np_rng.standard_gamma((N - j) / 2)
             one = slice(i, i + 1)
-            fast.gaussian_statistics(normals[one], uniforms[one], N, chi2[one], G[one], z_query[one], target[one], False)
+            fast.gaussian_statistics(normals[one], uniforms[one], N, chi2[one], G[one], z_query[one], target[one],
+                                     False)
     else:
         normals = np.empty((D, batch_size, (N + 2) * d), np.float32)
         for i, stream in enumerate(streams):

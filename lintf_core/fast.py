@@ -1508,9 +1508,9 @@ def clip_and_step(theta, grad, state):
     constants = np.array([MOMENTUM, BETAS[0], 1 - BETAS[0], BETAS[1], 1 - BETAS[1], 1 - BETAS[0] ** t,
                           (1 - BETAS[1] ** t) ** 0.5, EPS], dtype)
     new_theta, norm = np.empty_like(theta.numpy()), np.empty(len(theta), dtype)
-    _clip_and_step(theta.numpy(), np.ascontiguousarray(grad.detach().numpy()), state.is_adam.numpy(), state.lr.numpy(), state.clip.numpy(),
-                   state.momentum_buffer.numpy(), state.exp_avg.numpy(), state.exp_avg_sq.numpy(), constants,
-                   new_theta, norm)
+    _clip_and_step(theta.numpy(), np.ascontiguousarray(grad.detach().numpy()), state.is_adam.numpy(),
+                   state.lr.numpy(), state.clip.numpy(), state.momentum_buffer.numpy(), state.exp_avg.numpy(),
+                   state.exp_avg_sq.numpy(), constants, new_theta, norm)
     return torch.from_numpy(new_theta), torch.from_numpy(norm)
 
 
