@@ -21,7 +21,7 @@ import yaml
 
 from .errors import ParameterError, check_choice, check_positive
 from .profiles import PROFILES
-from .scorecard import COLUMNS, MIME, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
+from .scorecard import COLUMNS, MIME, ROBUST_SYMBOLS, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,8 +152,10 @@ def scorecard_table(rows):
     verdict must not be the column off screen), its figure linking to the notebook."""
     if not rows:
         return "_No notebook has reported a scorecard row yet._\n"
-    columns = ("verdict", *(c for c in COLUMNS if c != "verdict"))
-    return markdown_table([{**row, "verdict": f"{SYMBOLS[row['verdict']][0]} {row['verdict']}",
+    columns = ("verdict", "robust", *(c for c in COLUMNS if c not in ("verdict", "robust")))
+    return markdown_table([{"diagnosis": "—" if row["verdict"] == "reproduced" else "not yet diagnosed", **row,
+                            "verdict": f"{SYMBOLS[row['verdict']][0]} {row['verdict']}",
+                            "robust": f"{ROBUST_SYMBOLS.get(row.get('robust'), ('',))[0]} {row.get('robust', '—')}",
                             "figure": f"[{row['figure']}](../notebooks/{row['stem']}.ipynb)"} for row in rows],
                           columns=columns) + "\n"
 

@@ -121,6 +121,48 @@ class PromptStream:
         return Prompts(x=x[:, :-1], w=w, x_query=x[:, -1], feature=self.feature)
 
 
+# Which evaluation batch a run is scored on: "book", the book's own seed-99 stream (PromptStream(setting, 99, EVAL));
+# "authors", the batch the authors' plotting code draws (authors_evaluation_batch).
+EVAL_STREAMS = ("book", "authors")
+
+
+def authors_evaluation_batch(setting, batch_size=1000, seed=99):
+    """The evaluation batch exactly as the authors' plot_loss / plot_condition_number / plot_smoothness draw it
+    (paper-facts §4b): torch's and numpy's global generators seeded with `seed`, then generate_data's draws in its
+    order: w (B, d), the context covariates (B, N, d), the query covariates (B, 1, d), all normal_(0, 1) from torch's
+    CPU generator; for gamma covariates the squared radii np.random.gamma(k, sqrt(10 / k)) for the context (B, N)
+    and then the query (B, 1) from numpy's legacy generator, as float32, square-rooted; sphere and gamma covariates
+    are divided by their norms first. Private generators seeded alike give the same numbers without touching the
+    global ones. Linear targets only (the authors' evaluation of Fig. 15 draws its own batch per seed)."""
+    s = setting
+    if s.target != "linear":
+        raise ValueError(f"authors_evaluation_batch: the authors' seed-99 batch has linear targets; "
+                         f"setting {s.name!r} has target {s.target!r}")
+    generator = torch.Generator().manual_seed(seed)
+    w = torch.empty(batch_size, s.d).normal_(0, 1, generator=generator)
+    x = torch.empty(batch_size, s.n_context, s.d).normal_(0, 1, generator=generator)
+    x_query = torch.empty(batch_size, 1, s.d).normal_(0, 1, generator=generator)
+    if s.covariates in ("sphere", "gamma"):
+        x = x / x.norm(dim=2, keepdim=True)
+        x_query = x_query / x_query.norm(dim=2, keepdim=True)
+    if s.covariates == "gamma":
+        legacy = np.random.RandomState(seed)
+        k = s.gamma_shape
+        radii = torch.Tensor(legacy.gamma(shape=k, scale=(10 / k) ** 0.5, size=[batch_size, s.n_context])).sqrt()
+        radii_query = torch.Tensor(legacy.gamma(shape=k, scale=(10 / k) ** 0.5, size=[batch_size, 1])).sqrt()
+        x = x * radii.unsqueeze(-1)
+        x_query = x_query * radii_query.unsqueeze(-1)
+    return Prompts(x=x, w=w, x_query=x_query[:, 0])
+
+
+def evaluation_prompts(setting, stream="book", batch_size=1000, seed=99):
+    """The evaluation batch of `stream` (EVAL_STREAMS) for a run whose evaluation seed is `seed`."""
+    check_choice("eval_stream", stream, EVAL_STREAMS)
+    if stream == "authors":
+        return authors_evaluation_batch(setting, batch_size, seed)
+    return PromptStream(setting, seed, EVAL).sample(batch_size)
+
+
 def sample_statistics(streams, batch_size):
     """One batch of `batch_size` fresh prompts from each stream, as PromptStatistics with a leading stream axis:
     what a linear-attention model sees of them, drawn directly where the law allows it (the same law as

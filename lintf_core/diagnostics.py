@@ -14,10 +14,10 @@ from scipy import sparse as scipy_sparse
 from scipy import stats as scipy_stats
 from tqdm import tqdm
 
-from . import cache, fast
-from .data import EVAL, NOISE, TRUE_GRADIENT, Prompts, PromptStatistics, PromptStream
+from . import cache, fast, fast_tokens
+from .data import NOISE, TRUE_GRADIENT, Prompts, PromptStatistics, PromptStream, evaluation_prompts
 from .errors import ParameterError, check_positive
-from .model import Architecture, init_params, loss, loss_and_grad, model_input
+from .model import Architecture, init_params, loss, loss_and_grad, model_input, per_prompt_loss
 from .settings import Setting, get_setting
 
 def _loss_and_grad(theta, arch, data):
@@ -153,19 +153,77 @@ def directional_smoothness(theta, direction, arch, data):
 
 # ---- along trajectories (Figs. 4, 5, 16): everything on the run's fixed evaluation batch ----------------------------
 
-def evaluation_batch(trajectories):
-    """(architecture, PromptStatistics) of the fixed evaluation batch the runs were evaluated on."""
+def evaluation_batch(trajectories, batch=None):
+    """(architecture, model input) of an evaluation batch of the runs' setting: by default the fixed batch the runs
+    were evaluated on; `batch` = (stream, seed) picks another, e.g. ("book", 100) or ("authors", 99)
+    (data.evaluation_prompts)."""
     config = trajectories.config
     setting = Setting(**config["setting"])
-    prompts = PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"])
+    stream, seed = (config.get("eval_stream", "book"), config["eval_seed"]) if batch is None else batch
     arch = Architecture(**config["architecture"])
-    return arch, model_input(arch, prompts)
+    return arch, model_input(arch, evaluation_prompts(setting, stream, config["eval_batch_size"], seed))
 
 
-def condition_numbers(trajectories, every=250, iterations=None, use_cache=True, progress=True):
+def evaluation_batches(n_batches, first_seed=100, authors=False):
+    """The batches of the reading robust to the draw: `n_batches` independent batches of the book's stream (seeds
+    first_seed, first_seed + 1, ...; the fixed batch is seed 99), and the authors' seed-99 batch if `authors`."""
+    n_batches = check_positive("eval_batches", n_batches, integer=True)
+    return [("book", first_seed + k) for k in range(n_batches)] + ([("authors", 99)] if authors else [])
+
+
+def _per_prompt_loss(theta, arch, data):
+    """model.per_prompt_loss, by the engine's fast paths where they apply (as train's evaluation)."""
+    if fast.supports(arch) and isinstance(data, PromptStatistics):
+        return fast.per_prompt_loss(theta, arch, data)
+    if fast_tokens.supports(arch) and isinstance(data, Prompts):
+        return fast_tokens.per_prompt_loss(theta, arch, data)
+    with torch.no_grad():
+        return per_prompt_loss(theta, arch, data)
+
+
+def iterate_losses(trajectories, batches, top=10, use_cache=True, chunk=200):
+    """The recorded iterates x_t of every run scored on each of `batches` ((stream, seed) pairs, see
+    evaluation_batch): per run, iterate and batch, the mean loss over the batch's prompts (the paper's number), the
+    median prompt's loss, and the share of the mean that its `top` largest prompts carry (1 = the mean is theirs
+    alone; top / B when every prompt weighs alike). A diverged iterate gives NaN. Returns {"iterations": (K,),
+    "batches": [...], "mean", "median", "top_share": (R, K, J)}. Cached."""
+    batches = [tuple(b) for b in batches]
+    config = dict(kind="iterate_losses", train=trajectories.config, batches=batches, top=top)
+
+    def compute():
+        points = torch.from_numpy(trajectories.iterates).reshape(-1, trajectories.iterates.shape[-1])
+        mean, median, top_share = [], [], []
+        for batch in batches:
+            arch, data = evaluation_batch(trajectories, batch)
+            losses = torch.cat([_per_prompt_loss(points[i:i + chunk], arch, data).detach()
+                                for i in range(0, len(points), chunk)]).double()
+            mean.append(losses.mean(1))
+            median.append(losses.median(1).values)
+            top_share.append(losses.topk(top, dim=1).values.sum(1) / losses.sum(1))
+        shape = (*trajectories.iterates.shape[:2], len(batches))
+        return {k: torch.stack(v, 1).reshape(shape) for k, v in
+                (("mean", mean), ("median", median), ("top_share", top_share))}
+
+    result = cache.cached(config, compute, use_cache)
+    return {"iterations": trajectories.iterate_iterations, "batches": batches,
+            **{k: result[k].numpy() for k in ("mean", "median", "top_share")}}
+
+
+def late_iterate_losses(losses, metric="mean", fraction=0.1):
+    """Per run and batch, the median of `metric` over the recorded iterates in the last `fraction` of training (the
+    late loss of Trajectories.late_loss, on the iterates' stride); a run that diverged there counts as infinite.
+    Returns (R, J)."""
+    iterations = losses["iterations"]
+    late = iterations >= (1 - fraction) * iterations[-1]
+    values = losses[metric][:, late]
+    return np.where(np.isfinite(values).all(axis=1), np.median(values, axis=1), np.inf)
+
+
+def condition_numbers(trajectories, every=250, iterations=None, batch=None, use_cache=True, progress=True):
     """R_med of the evaluation-batch Hessian at the recorded iterates t = 0, every, 2*every, ... of every run (or at
     the listed `iterations` only), both ways (see robust_condition_number). Returns {"iterations": (K,),
     "diagonal": (R, K), "eigenvalues": (R, K)}. `every` must be a multiple of the trajectories' iterate_every.
+    batch: None (the runs' own evaluation batch) or (stream, seed) (evaluation_batch).
     Cached with the trajectories' configuration."""
     recorded = trajectories.iterate_iterations
     if iterations is None:
@@ -180,10 +238,11 @@ def condition_numbers(trajectories, every=250, iterations=None, use_cache=True, 
             raise ParameterError("iterations", missing, "recorded iterations (multiples of iterate_every up to "
                                                         "n_iters)")
         pick = np.array([int(np.flatnonzero(recorded == t)[0]) for t in iterations])
-    config = dict(kind="condition_numbers", train=trajectories.config, at=recorded[pick].tolist())
+    config = dict(kind="condition_numbers", train=trajectories.config, at=recorded[pick].tolist(),
+                  **({"batch": list(batch)} if batch is not None else {}))
 
     def compute():
-        arch, data = evaluation_batch(trajectories)
+        arch, data = evaluation_batch(trajectories, batch)
         points = torch.from_numpy(trajectories.iterates[:, pick]).reshape(-1, arch.n_params)
         diagonal, eigenvalues, done = [], [], {}
         for theta in tqdm(points, desc=f"Hessians {trajectories.setting}", disable=not progress, mininterval=2.0):
@@ -221,16 +280,18 @@ def paired_ratios(trajectories, values, numerator="sgd", denominator="adam"):
     return a / b, seeds
 
 
-def smoothness_along(trajectories, use_cache=True, chunk=50):
+def smoothness_along(trajectories, batch=None, use_cache=True, chunk=50):
     """At every recorded iterate x_t (t < n_iters) of every run, on the evaluation batch: the directional
     smoothness of the step actually taken, u^T H(x_t) u / |u|^2 with u = x_{t+1} - x_t (clipped and preconditioned
     as in training), and the unclipped gradient norm |grad f(x_t)|. Values can be zero or negative (H is
-    indefinite). Returns {"iterations": (K,), "smoothness": (R, K), "grad_norm": (R, K)}. Cached."""
+    indefinite). Returns {"iterations": (K,), "smoothness": (R, K), "grad_norm": (R, K)}. batch: None (the runs'
+    own evaluation batch) or (stream, seed) (evaluation_batch). Cached."""
     keep = np.flatnonzero(trajectories.iterate_iterations < trajectories.config["n_iters"])
-    config = dict(kind="smoothness_along", train=trajectories.config)
+    config = dict(kind="smoothness_along", train=trajectories.config,
+                  **({"batch": list(batch)} if batch is not None else {}))
 
     def compute():
-        arch, data = evaluation_batch(trajectories)
+        arch, data = evaluation_batch(trajectories, batch)
         points = torch.from_numpy(trajectories.iterates[:, keep]).reshape(-1, arch.n_params)
         steps = torch.from_numpy(trajectories.steps[:, keep]).reshape(-1, arch.n_params)
         smoothness, grad_norm = [], []

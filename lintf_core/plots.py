@@ -121,3 +121,28 @@ def noise_histogram(ax, norms, title=None):
     inset.set_yticks([])
     inset.set_xlabel("Gaussian quantiles", fontsize=6, labelpad=1)
     inset.set_ylabel("ordered errors", fontsize=6, labelpad=1)
+
+
+def ratio_strip(ax, ratios, labels, title=None, ylabel=None):
+    """Paired ratios (seeds, batches) as a strip per batch on a log axis: a dot per seed, a bar at the median, a
+    line at 1. A ratio of 0 or infinity (a diverged run) is marked at the bottom or top edge, never dropped."""
+    ratios = np.asarray(ratios, dtype=np.float64)
+    rng = np.random.default_rng(0)  # the horizontal jitter only
+    for j in range(ratios.shape[1]):
+        values = ratios[:, j]
+        finite = values[np.isfinite(values) & (values > 0)]
+        ax.scatter(j + rng.uniform(-0.2, 0.2, len(finite)), finite, s=9, color="tab:blue", alpha=0.6, lw=0)
+        if len(finite):
+            ax.plot([j - 0.3, j + 0.3], [np.median(values[~np.isnan(values)])] * 2, color="black", lw=1.5)
+        if (values == 0).any():
+            mark_on_bottom_edge(ax, [j] * int((values == 0).sum()), color="tab:blue")
+        if np.isinf(values).any():
+            mark_on_top_edge(ax, [j] * int(np.isinf(values).sum()), color="tab:blue")
+    ax.axhline(1, color="grey", lw=1, ls=":")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_xlabel("evaluation batch (seed)")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)

@@ -8,8 +8,12 @@ import json
 from html import escape
 
 MIME = "application/vnd.lintf.scorecard+json"
-COLUMNS = ("claim", "figure", "setting", "paper", "ours", "verdict")
+COLUMNS = ("claim", "figure", "setting", "paper", "ours", "verdict", "n", "uncertainty", "robust", "diagnosis")
+# what every row must carry: the paper-protocol verdict, its n and uncertainty, and the reading robust to the draw
+# (an outcome of ROBUST_OUTCOMES); "diagnosis" (verdicts.diagnose) is computed by the pages that diagnose their rows
+REQUIRED = COLUMNS[:-1]
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+ROBUST_OUTCOMES = ("holds", "opposite holds", "cannot tell")  # verdicts.OUTCOMES
 
 
 def markdown_table(rows, columns=COLUMNS):
@@ -26,9 +30,10 @@ def show(rows):
     from IPython.display import display
 
     for row in rows:
-        missing = [c for c in COLUMNS if c not in row]
-        if missing or row["verdict"] not in VERDICTS:
-            raise ValueError(f"scorecard row: needs {COLUMNS} and a verdict in {VERDICTS}; got {row}")
+        missing = [c for c in REQUIRED if c not in row]
+        if missing or row["verdict"] not in VERDICTS or row["robust"] not in ROBUST_OUTCOMES:
+            raise ValueError(f"scorecard row: needs {REQUIRED}, a verdict in {VERDICTS} and a robust outcome in "
+                             f"{ROBUST_OUTCOMES}; got {row}")
     table = markdown_table(rows)
     display({"text/markdown": table, "text/plain": table, MIME: json.loads(json.dumps(rows))}, raw=True)
 
@@ -47,6 +52,8 @@ def rows_of_notebook(notebook):
 
 SYMBOLS = {"reproduced": ("✔", "#1a7f37", "#dafbe1"), "partly reproduced": ("◐", "#9a6700", "#fff8c5"),
            "not reproduced": ("✘", "#cf222e", "#ffebe9")}
+ROBUST_SYMBOLS = {"holds": ("✔", "#1a7f37", "#dafbe1"), "cannot tell": ("?", "#9a6700", "#fff8c5"),
+                  "opposite holds": ("✘", "#cf222e", "#ffebe9")}
 GLANCE_COLUMNS = ("setting1", "setting2", "setting3")
 
 
@@ -67,6 +74,7 @@ def at_a_glance(rows, edition):
         column, detail = _glance_column(row["setting"])
         claims.setdefault((row["claim"], row["figure"]), {}).setdefault(column, []).append((row, detail))
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    robust_counts = {o: sum(r.get("robust") == o for r in rows) for o in ROBUST_OUTCOMES}
     head = "".join(f"<th>{c.replace('setting', 'Setting ')}</th>" for c in GLANCE_COLUMNS)
     lines = ['<table class="lintf-glance" style="border-collapse: collapse; font-size: 0.85em; width: 100%">',
              f"<thead><tr><th style='text-align:left'>claim</th><th>figure</th>{head}"
@@ -78,8 +86,13 @@ def at_a_glance(rows, edition):
             badges = []
             for row, detail in cells.get(column, []):
                 symbol, colour, background = SYMBOLS[row["verdict"]]
-                title = f"{row['verdict']}: {row['setting']}"
+                robust = row.get("robust")
+                title = (f"paper's protocol: {row['verdict']}; robust reading: {robust or 'none'}; n = "
+                         f"{row.get('n', '?')}: {row['setting']}")
                 label = f" <small>{escape(detail)}</small>" if detail else ""
+                if robust in ROBUST_SYMBOLS:  # the robust reading's mark after the paper-protocol one
+                    r_symbol, r_colour, _ = ROBUST_SYMBOLS[robust]
+                    symbol = f"{symbol}<span style='color:{r_colour}'>│{r_symbol}</span>"
                 # 'other' cells name what they compare (long): they wrap, so the claim column keeps its width
                 wrap = "normal" if column == "other" else "nowrap"
                 badges.append(f'<a href="{row["page"]}" title="{escape(title)}" style="color:{colour}; '
@@ -91,5 +104,8 @@ def at_a_glance(rows, edition):
                      f"<td style='white-space:nowrap'>{escape(figure)}</td>{''.join(html)}</tr>")
     lines.append("</tbody></table>")
     tally = ", ".join(f"{SYMBOLS[v][0]} {v}: <b>{counts[v]}</b>" for v in VERDICTS)
-    lines.append(f"<p><b>{len(rows)} verdicts</b> — {tally}. Edition: <b>{escape(edition)}</b>.</p>")
+    robust_tally = ", ".join(f"{ROBUST_SYMBOLS[o][0]} {o}: <b>{robust_counts[o]}</b>" for o in ROBUST_OUTCOMES)
+    lines.append(f"<p><b>{len(rows)} verdicts</b> — under the paper's protocol (the mark before the bar): {tally}. "
+                 f"Read robustly (the mark after it: more seeds or evaluation batches where the page has them, and "
+                 f"the uncertainty over seeds): {robust_tally}. Edition: <b>{escape(edition)}</b>.</p>")
     return "\n".join(lines) + "\n"

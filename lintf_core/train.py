@@ -13,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from . import cache, fast, fast_tokens
-from .data import EVAL, SAMPLERS, TRAIN, PromptStream, sample_statistics, stack_prompts, stack_statistics
+from .data import EVAL_STREAMS, SAMPLERS, TRAIN, PromptStream, evaluation_prompts, sample_statistics, stack_prompts, \
+    stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
 from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
 from .optim import init_state
@@ -142,7 +143,8 @@ def _learning_rates(setting, optimizers, lr, lr_source):
 
 
 def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr=None, batch_size=None,
-          eval_every=50, eval_batch_size=1000, eval_seed=99, iterate_every=250, lr_source="code", clip=None,
+          eval_every=50, eval_batch_size=1000, eval_seed=99, eval_stream="book", iterate_every=250, lr_source="code",
+          clip=None,
           parametrization=None, attention=None, query_key=None, sampler="statistics", progress=True, use_cache=True):
     """Train every (seed, optimizer, learning rate) run of `setting` together; returns Trajectories.
 
@@ -154,6 +156,8 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
         stream; only where the fused kernel applies); "prompts" draws every prompt, as the reference loop does.
     iterate_every: record the parameters x_t and the step x_{t+1} - x_t every this many iterations (and x_t at
         t = n_iters).
+    eval_stream: "book" (the book's own seed-`eval_seed` batch) or "authors" (the batch the authors' plotting code
+        draws from torch's and numpy's global generators: data.authors_evaluation_batch).
     """
     setting = get_setting(setting)
     optimizers = list(optimizers) if not isinstance(optimizers, str) else [optimizers]
@@ -171,6 +175,7 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     eval_batch_size = check_positive("eval_batch_size", eval_batch_size, integer=True)
     iterate_every = check_positive("iterate_every", iterate_every, integer=True)
     eval_seed = check_nonnegative_int("eval_seed", eval_seed)
+    check_choice("eval_stream", eval_stream, EVAL_STREAMS)
     clip = setting.clip("code") if clip is None else check_positive("clip", clip)
     check_choice("sampler", sampler, SAMPLERS)
     lrs = _learning_rates(setting, optimizers, lr, lr_source)
@@ -180,6 +185,7 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     config = dict(kind="train", setting=setting.as_dict(), architecture=vars(arch), runs=runs, n_iters=n_iters,
                   batch_size=batch_size, eval_every=eval_every, eval_batch_size=eval_batch_size,
                   eval_seed=eval_seed, iterate_every=iterate_every, clip=clip,
+                  **({"eval_stream": eval_stream} if eval_stream != "book" else {}),
                   sampler=sampler if fast.supports(arch) else "prompts")
 
     def compute():
@@ -192,9 +198,21 @@ def train_profile(setting, config, lr=None, lr_source="code", **overrides):
     """train() at the fidelity of a resolved profile (profiles.resolve): its seeds, iterations, batch size,
     evaluation stride and evaluation batch. Figures 2, 4 and 5 call it alike, so 4 and 5 reuse Figure 2's cached
     runs. lr: as train's (a dict may hold None for "the setting's")."""
-    return train(setting, seeds=config["seeds"], n_iters=config["n_iters"], lr=lr, batch_size=config["batch_size"],
+    overrides = {"seeds": config["seeds"], **overrides}
+    return train(setting, n_iters=config["n_iters"], lr=lr, batch_size=config["batch_size"],
                  eval_every=config["eval_every"], eval_batch_size=config["eval_batch_size"], lr_source=lr_source,
                  **overrides)
+
+
+def train_verdict_seeds(setting, config, lr=None, lr_source="code", **overrides):
+    """The runs a verdict rests on and the paper's runs a figure draws, from one training: train_profile on the
+    union of the profile's `verdict_seeds` and `seeds` (>= 20 seeds at paper fidelity, where the engine makes it
+    cheap). Returns (all runs, the runs of the profile's seeds): a run does not depend on the runs beside it, so the
+    second are exactly what train_profile alone gives (tested)."""
+    seeds = sorted(set(config["seeds"]) | set(config.get("verdict_seeds") or config["seeds"]))
+    runs = train_profile(setting, config, lr=lr, lr_source=lr_source, seeds=seeds, **overrides)
+    figure = runs.select([r for r in range(runs.n_runs) if runs.seed[r] in set(config["seeds"])])
+    return runs, figure
 
 
 def train_profile_readings(setting, config, readings, lr_source="code"):
@@ -232,7 +250,8 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
     seeds = sorted({s for s, _, _ in runs})
     run_seed = torch.tensor([seeds.index(s) for s, _, _ in runs])
     streams = [PromptStream(setting, s, TRAIN) for s in seeds]
-    eval_data = model_input(arch, PromptStream(setting, config["eval_seed"], EVAL).sample(config["eval_batch_size"]))
+    eval_data = model_input(arch, evaluation_prompts(setting, config.get("eval_stream", "book"),
+                                                     config["eval_batch_size"], config["eval_seed"]))
     fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
     fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
     fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer, the statistics and the layers compiled

@@ -3,6 +3,10 @@ prose). A verdict is one of VERDICTS. Conventions shared by the rules:
   - a run that diverged (its evaluation loss left the floating-point range) has an infinite late loss;
   - a comparison involving NaN is false, so missing numbers never count in a claim's favour;
   - an empty input gives "not reproduced" (nothing was shown).
+
+Every verdict also states how sure it is (the second half of this module): a paired comparison over seeds gets the
+exact sign test of "k of n seeds" and a bootstrap confidence interval of its median, and an outcome that separates
+"the claim holds", "the opposite holds" and "cannot tell at n seeds".
 """
 
 import numpy as np
@@ -230,3 +234,201 @@ def rugged_verdict(more_minima, more_variation):
         return REPRODUCED
     seeds = len(more_minima)
     return PARTLY if sum(more_minima) > seeds / 2 or sum(more_variation) > seeds / 2 else NOT_REPRODUCED
+
+
+# ---- Uncertainty: every verdict with its n, its sign test and its confidence interval -----------------------------
+
+HOLDS, OPPOSITE, UNDECIDED = "holds", "opposite holds", "cannot tell"
+OUTCOMES = (HOLDS, OPPOSITE, UNDECIDED)
+ALPHA = 0.05  # one-sided level of each direction's test
+# A diverged run makes a ratio 0 or infinite; the bootstrap works on log10 ratios, where such a value stands as
+# +-EXTREME_LOG10 (beyond any finite ratio seen), so that percentiles between two of them stay defined.
+EXTREME_LOG10 = 300.0
+
+
+def sign_test(values, threshold=1.0):
+    """The exact sign test of "values lie above `threshold`" (e.g. per-seed ratios SGDM/Adam above 1). NaN values
+    (no comparison: both paired runs diverged) and ties (exactly at the threshold) are left out, as the test
+    prescribes. Returns {"n": compared, "above", "below", "ties", "missing", "p_above": one-sided exact p of at
+    least `above` of n under fair coins, "p_below": the same for the opposite direction}."""
+    values = np.asarray(values, dtype=float).ravel()
+    missing = int(np.isnan(values).sum())
+    values = values[~np.isnan(values)]
+    above, below = int((values > threshold).sum()), int((values < threshold).sum())
+    n = above + below
+    if n == 0:
+        p_above = p_below = 1.0
+    else:
+        p_above = float(stats.binomtest(above, n, 0.5, alternative="greater").pvalue)
+        p_below = float(stats.binomtest(below, n, 0.5, alternative="greater").pvalue)
+    return {"n": n, "above": above, "below": below, "ties": len(values) - n, "missing": missing,
+            "p_above": p_above, "p_below": p_below}
+
+
+def bootstrap_interval(values, statistic=np.median, confidence=0.95, n_resamples=9999, seed=0):
+    """The percentile bootstrap confidence interval of `statistic` of a sample (scipy.stats.bootstrap, a fixed
+    seed: the same interval on every build). NaN values are left out. Returns (low, high); (v, v) for a constant
+    sample, (NaN, NaN) below two values."""
+    values = np.asarray(values, dtype=float).ravel()
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), lambda x, axis: statistic(x, axis=axis), confidence_level=confidence,
+                             n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed),
+                             vectorized=True)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def ratio_interval(ratios, confidence=0.95):
+    """The bootstrap interval of the median of positive ratios, taken on their log10 (a ratio and its inverse
+    weigh alike); 0 and infinity (a diverged run) stand as the most extreme values and come back as 0 and inf."""
+    ratios = np.asarray(ratios, dtype=float).ravel()
+    with np.errstate(divide="ignore"):
+        logs = np.clip(np.log10(ratios), -EXTREME_LOG10, EXTREME_LOG10)
+    low, high = bootstrap_interval(logs, confidence=confidence)
+
+    def back(v):
+        return v if np.isnan(v) else 0.0 if v <= -EXTREME_LOG10 / 2 else np.inf if v >= EXTREME_LOG10 / 2 else 10**v
+    return back(low), back(high)
+
+
+def sign_outcome(test, alpha=ALPHA):
+    """HOLDS when the sign test says "above" at level alpha, OPPOSITE when it says "below", else UNDECIDED."""
+    if test["p_above"] < alpha:
+        return HOLDS
+    return OPPOSITE if test["p_below"] < alpha else UNDECIDED
+
+
+def interval_outcome(low, high, threshold):
+    """HOLDS when a confidence interval lies above `threshold`, OPPOSITE when below it, else UNDECIDED (NaN too)."""
+    if low > threshold:
+        return HOLDS
+    return OPPOSITE if high < threshold else UNDECIDED
+
+
+def paired_comparison(ratios, threshold=1.0, confidence=0.95):
+    """A claim "ratio > threshold" read on paired per-seed ratios (same seed: same initialization and data): the
+    sign test, the bootstrap interval of the median ratio, and the outcome (decided by the sign test; the interval
+    says how large). Returns the sign test's dict with "median", "low", "high", "confidence", "outcome"."""
+    ratios = np.asarray(ratios, dtype=float).ravel()
+    test = sign_test(ratios, threshold)
+    finite = ratios[~np.isnan(ratios)]
+    low, high = ratio_interval(finite, confidence)
+    median = float(np.median(finite)) if len(finite) else float("nan")
+    return {**test, "threshold": threshold, "median": median, "low": low, "high": high, "confidence": confidence,
+            "outcome": sign_outcome(test)}
+
+
+def _number(v):
+    return "∞" if v == np.inf else "0" if v == 0 else f"{v:.3g}"
+
+
+def describe_comparison(comparison, unit="seeds"):
+    """One line: "k/n seeds (sign test p = ...); median ratio m, 95% CI [low, high]"."""
+    c = comparison
+    ci = (f"{c['confidence']:.0%} CI [{_number(c['low'])}, {_number(c['high'])}]" if not np.isnan(c["low"])
+          else "no CI (fewer than 2 values)")
+    extra = "".join(f", {c[k]} {label}" for k, label in (("ties", "tied"), ("missing", "without a comparison"))
+                    if c.get(k))
+    return (f"{c['above']}/{c['n']} {unit} above {c.get('threshold', 1):g} (sign test p = {c['p_above']:.2g}){extra}; "
+            f"median {_number(c['median'])}, {ci}")
+
+
+def uncertainty_fields(comparison, unit="seeds", robust=None, reading=None):
+    """The scorecard's uncertainty columns from a paired comparison: n, the one-line uncertainty and the robust
+    outcome (`robust` overrides the comparison's own outcome, e.g. the share-of-batches reading)."""
+    return {"n": f"{comparison['n']} {unit}", "uncertainty": describe_comparison(comparison, unit),
+            "robust": robust if robust is not None else comparison["outcome"],
+            **({"reading": reading} if reading else {})}
+
+
+def batch_share(outcomes):
+    """Across K evaluation batches, each with its own outcome: the share of batches on which the claim holds, and
+    the robust outcome — the one that at least 90% of the batches agree on, else UNDECIDED (the claim then depends
+    on the evaluation batch: see batch_dependent)."""
+    outcomes = list(outcomes)
+    if not outcomes:
+        return 0.0, UNDECIDED
+    share = {o: sum(x == o for x in outcomes) / len(outcomes) for o in OUTCOMES}
+    agreed = [o for o in OUTCOMES if share[o] >= 0.9]
+    return share[HOLDS], agreed[0] if agreed else UNDECIDED
+
+
+def per_batch_comparisons(ratios, threshold=1.0):
+    """ratios (seeds, batches): one paired comparison per evaluation batch, and over them the share of batches on
+    which the claim holds and the robust outcome (batch_share)."""
+    ratios = np.asarray(ratios, dtype=float)
+    comparisons = [paired_comparison(ratios[:, j], threshold) for j in range(ratios.shape[1])]
+    share, outcome = batch_share([c["outcome"] for c in comparisons])
+    return {"comparisons": comparisons, "share": share, "outcome": outcome}
+
+
+def outcome_of(verdict):
+    """The paper-protocol verdict's direction: REPRODUCED holds, NOT_REPRODUCED is the opposite's side, PARTLY
+    cannot tell."""
+    return {REPRODUCED: HOLDS, NOT_REPRODUCED: OPPOSITE}.get(verdict, UNDECIDED)
+
+
+DIAGNOSES = ("holds", "holds only under", "fails under the paper's protocol", "undecided at")
+
+
+def diagnose(paper_outcome, robust_outcome, n, conditions=()):
+    """One computed conclusion for a claim from its readings, each an outcome of OUTCOMES:
+    paper_outcome: the paper's protocol (one fixed evaluation batch, the paper's seeds, with its sign test);
+    robust_outcome: the reading robust to the draw (K evaluation batches, `n` seeds);
+    conditions: [(condition, outcome)] of the other experiments (the grid's best rates at the full horizon, ...).
+    Returns a sentence that starts with one of DIAGNOSES."""
+    if paper_outcome == HOLDS and robust_outcome == HOLDS:
+        return "holds"
+    if robust_outcome == HOLDS:
+        return "holds only under a reading robust to the evaluation batch"
+    holding = [name for name, outcome in conditions if outcome == HOLDS]
+    if holding:
+        return "holds only under " + " and ".join(holding)
+    if paper_outcome == HOLDS:
+        return "holds only under the paper's fixed evaluation batch"
+    if robust_outcome == OPPOSITE or paper_outcome == OPPOSITE:
+        return "fails under the paper's protocol" + ("" if robust_outcome == OPPOSITE else
+                                                      f" (undecided at {n} seeds on other evaluation batches)")
+    return f"undecided at {n} seeds"
+
+
+def trend_comparison(xs, values):
+    """A claim "the value grows with x" (e.g. with depth) read within each seed: values (len(xs), seeds) with the
+    seeds aligned; per seed Spearman's rho over the xs (rank_correlation; 0 and inf from diverged runs rank as
+    they are, NaN is left out), then the sign test of rho > 0 and the bootstrap interval of the median rho."""
+    values = np.asarray(values, dtype=float)
+    rhos = np.array([rank_correlation(xs, values[:, s]) for s in range(values.shape[1])])
+    test = sign_test(rhos, 0.0)
+    finite = rhos[~np.isnan(rhos)]
+    low, high = bootstrap_interval(finite)
+    return {**test, "threshold": 0.0, "median": float(np.median(finite)) if len(finite) else float("nan"),
+            "low": low, "high": high, "confidence": 0.95, "outcome": sign_outcome(test), "values": rhos}
+
+
+def statistic_interval(samples, statistic, n_resamples=2000):
+    """The bootstrap 95% interval of `statistic` (a function of one sample) over the sample's values."""
+    return bootstrap_interval(samples, lambda x, axis: np.apply_along_axis(statistic, axis, x),
+                              n_resamples=n_resamples)
+
+
+def interval_fields(name, value, low, high, threshold, n, unit, note=""):
+    """The scorecard's uncertainty columns for one statistic with its interval: the outcome is HOLDS when the
+    interval lies above `threshold`, OPPOSITE when below (interval_outcome)."""
+    return {"n": f"{n} {unit}", "robust": interval_outcome(low, high, threshold),
+            "uncertainty": f"{name} {value:.3g}, 95% bootstrap CI [{low:.3g}, {high:.3g}] (threshold {threshold:g})"
+                           + (f"; {note}" if note else "")}
+
+
+def count_fields(hits, unit, note=""):
+    """The scorecard's uncertainty columns for "the claim holds in k of n cases" (runs, cells, seeds): the exact
+    binomial test of a share above one half, the Clopper-Pearson 95% interval of the share, the outcome."""
+    hits = [bool(h) for h in hits]
+    k, n = sum(hits), len(hits)
+    test = sign_test([1.0 if h else -1.0 for h in hits], 0.0)
+    interval = stats.binomtest(k, n).proportion_ci() if n else None
+    ci = f"95% CI of the share [{interval.low:.2f}, {interval.high:.2f}]" if n else "no case"
+    return {"n": f"{n} {unit}", "robust": sign_outcome(test),
+            "uncertainty": f"{k}/{n} {unit} (binomial test p = {test['p_above']:.2g}); {ci}" + (f"; {note}" if note else "")}

@@ -135,7 +135,8 @@ rows = [{"claim": "linear attention beats softmax on linear regression", "figure
          "paper": "the linear Transformer's loss decreases much faster",
          "ours": f"softmax/linear late-loss ratio, median {np.median(softmax_ratios):.3g}; linear lower in "
                  f"{wins}/{len(softmax_ratios)} (seed, optimizer) pairs ({profile} profile, "
-                 f"{config['n_iters']} iterations)", "verdict": verdict}]
+                 f"{config['n_iters']} iterations)", "verdict": verdict,
+         **verdicts.uncertainty_fields(verdicts.paired_comparison(softmax_ratios), unit="(seed, optimizer) pairs")}]
 glue("fig07_verdict", Markdown(verdict), display=False)
 glue("fig07_softmax_ratio", float(np.median(softmax_ratios)), display=False)
 glue("fig07_gaussian_ratio", float(np.median(gaussian_ratios)), display=False)

@@ -187,12 +187,17 @@ rows = [
      "paper": "the loss plot is largely similar",
      "ours": f"late loss separate/single: SGDM {ratio_separate['sgd']:.3g}, Adam {ratio_separate['adam']:.3g}; Adam "
              f"below SGDM on {adam_wins['separate']}/{n_seeds} seeds (single Q: {adam_wins['single']}/{n_seeds}) "
-             f"({profile} profile)", "verdict": left_verdict},
+             f"({profile} profile)", "verdict": left_verdict,
+     **verdicts.uncertainty_fields(verdicts.paired_comparison(
+         verdicts.late_loss_ratios(verdicts.late_losses(left["separate"], "sgd"),
+                                   verdicts.late_losses(left["separate"], "adam"))),
+         unit="seeds (separate Q, K: SGDM/Adam late-loss ratio)")},
     {"claim": "a larger model (L=8, d=20, N=60) shows the same Adam/SGD gap", "figure": "Fig. 8 right",
      "setting": "large", "paper": "qualitatively similar to L=3, d=5",
      "ours": f"late-loss ratio SGDM/Adam at the best grid rates ({best_lr['sgd']:g} / {best_lr['adam']:g}): "
              + ", ".join(f"{r:.3g}" for r in large_ratio) + f" per seed ({config['large_iters']} iterations, "
-             f"{profile} profile)", "verdict": right_verdict},
+             f"{profile} profile)", "verdict": right_verdict,
+     **verdicts.uncertainty_fields(verdicts.paired_comparison(large_ratio))},
 ]
 glue("fig08_left_verdict", Markdown(left_verdict), display=False)
 glue("fig08_right_verdict", Markdown(right_verdict), display=False)

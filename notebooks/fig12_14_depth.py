@@ -44,6 +44,7 @@ grid_exponents = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]  # second reading: Table 2'
 import numpy as np
 from IPython.display import Markdown, display
 from myst_nb import glue
+from scipy import stats
 
 from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.bench import reference_train
@@ -219,25 +220,56 @@ first = readings[TABLE2]
 gap, level, rmed, rmed_mean, diverged = (first[k] for k in ("gap", "level", "rmed", "rmed_mean", "diverged"))
 gaps = [gap[L] for L in depths]
 gap_verdict, level_verdict, rmed_verdict = (first["verdict"][k] for k in ("gap", "level", "rmed"))
+
+
+def trend_fields(result, key):
+    """The uncertainty of one depth observation, read within each seed (the seeds' runs at every depth): Spearman's
+    rho of the per-seed number against L, and the sign test of rho > 0 over seeds (verdicts.trend_comparison)."""
+    runs = result["runs"]
+    if key == "gap":  # SGDM/Adam late-loss ratio per seed (a diverged Adam run: 0)
+        values = [verdicts.late_loss_ratios(verdicts.late_losses(runs[L], "sgd"), verdicts.late_losses(runs[L], "adam"))
+                  for L in depths]
+        unit = "seeds (ρ of the SGDM/Adam ratio with L)"
+    elif key == "level":  # minus the late loss: "decreases with depth" as a rising trend; both optimizers' seeds
+        values = [np.concatenate([-verdicts.late_losses(runs[L], o) for o in OPTIMIZER_LABELS]) for L in depths]
+        unit = "(seed, optimizer) runs (ρ of minus the late loss with L)"
+    else:
+        values = [np.concatenate([result["rmed"][L][t] for t in table_iterations]) for L in depths]
+        unit = "(seed, iteration) pairs (ρ of the R_med ratio with L)"
+    return verdicts.uncertainty_fields(verdicts.trend_comparison(depths, np.array(values)), unit=unit)
+
+
+kurtosis_interval = {L: verdicts.statistic_interval(noise[L], stats.kurtosis) for L in depths}
+deep, shallow = [L for L in depths if L >= 6], [L for L in depths if L <= 4]
+noise_fields = {
+    "n": f"{len(noise[depths[0]])} noise samples per depth",
+    "robust": (verdicts.HOLDS if deep and shallow and min(kurtosis_interval[L][0] for L in deep)
+               > max(kurtosis_interval[L][1] for L in shallow) else
+               verdicts.OPPOSITE if deep and shallow and max(kurtosis_interval[L][1] for L in deep)
+               < min(kurtosis_interval[L][0] for L in shallow) else verdicts.UNDECIDED),
+    "uncertainty": "excess kurtosis, 95% bootstrap CI: " + "; ".join(
+        f"L={L} [{kurtosis_interval[L][0]:.3g}, {kurtosis_interval[L][1]:.3g}]" for L in depths)
+        + "; one initialization per depth"}
 depth_list = ", ".join(f"L={L}" for L in depths)
 rows = [
     {"claim": "Adam/SGD loss gap grows with depth", "figure": "Fig. 12", "setting": depth_list,
      "paper": "more and more pronounced as L increases",
      "ours": "late-loss ratio SGDM/Adam " + ", ".join(f"{g:.3g}" for g in gaps) + f" ({profile} profile)",
-     "verdict": gap_verdict},
+     "verdict": gap_verdict, **trend_fields(first, "gap")},
     {"claim": "loss decreases with depth", "figure": "Fig. 12", "setting": depth_list,
      "paper": "for both SGD and Adam",
      "ours": "late loss SGDM " + ", ".join(f"{level[L, 'sgd']:.3g}" for L in depths) + "; Adam "
              + ", ".join(f"{level[L, 'adam']:.3g}" for L in depths) + f" ({profile} profile)",
-     "verdict": level_verdict},
+     "verdict": level_verdict, **trend_fields(first, "level")},
     {"claim": "noise heavier for L=6,8 than L=2,4", "figure": "Fig. 13", "setting": depth_list,
      "paper": "L=6,8 more heavy-tailed than L=2,4",
      "ours": "excess kurtosis " + ", ".join(f"{kurt[L]:.3g}" for L in depths) + f" ({profile} profile)",
-     "verdict": noise_verdict},
+     "verdict": noise_verdict, **noise_fields},
     {"claim": "R_med gap larger for deeper models", "figure": "Fig. 14", "setting": depth_list,
      "paper": "more pronounced for L=4,6,8 than L=2",
      "ours": "; ".join(f"t={t}: " + ", ".join(f"{rmed_mean[L, t]:.3g}" for L in depths) for t in table_iterations)
-             + f" (mean R_med ratio SGD/Adam; {profile} profile)", "verdict": rmed_verdict},
+             + f" (mean R_med ratio SGD/Adam; {profile} profile)", "verdict": rmed_verdict,
+     **trend_fields(first, "rmed")},
 ]
 second = readings[GRID]
 rates_text = "; ".join(f"L={L}: SGDM {grid_rates[L]['sgd']:g}, Adam {grid_rates[L]['adam']:g}" for L in depths)
@@ -245,17 +277,17 @@ rows += [
     {"claim": "Adam/SGD loss gap grows with depth, at the grid's best rates", "figure": "Fig. 12",
      "setting": depth_list, "paper": "more and more pronounced as L increases",
      "ours": "late-loss ratio SGDM/Adam " + ", ".join(f"{second['gap'][L]:.3g}" for L in depths)
-             + f" at {rates_text} ({profile} profile)", "verdict": second["verdict"]["gap"]},
+             + f" at {rates_text} ({profile} profile)", "verdict": second["verdict"]["gap"], **trend_fields(second, "gap")},
     {"claim": "loss decreases with depth, at the grid's best rates", "figure": "Fig. 12", "setting": depth_list,
      "paper": "for both SGD and Adam",
      "ours": "late loss SGDM " + ", ".join(f"{second['level'][L, 'sgd']:.3g}" for L in depths) + "; Adam "
              + ", ".join(f"{second['level'][L, 'adam']:.3g}" for L in depths) + f" ({profile} profile)",
-     "verdict": second["verdict"]["level"]},
+     "verdict": second["verdict"]["level"], **trend_fields(second, "level")},
     {"claim": "R_med gap larger for deeper models, at the grid's best rates", "figure": "Fig. 14",
      "setting": depth_list, "paper": "more pronounced for L=4,6,8 than L=2",
      "ours": "; ".join(f"t={t}: " + ", ".join(f"{second['rmed_mean'][L, t]:.3g}" for L in depths)
                        for t in table_iterations) + f" (mean R_med ratio SGD/Adam; {profile} profile)",
-     "verdict": second["verdict"]["rmed"]},
+     "verdict": second["verdict"]["rmed"], **trend_fields(second, "rmed")},
 ]
 glue("fig12_14_grid_rates", Markdown(rates_text), display=False)
 glue("fig12_14_grid_verdicts", Markdown(f"loss gap **{second['verdict']['gap']}**, loss level "
