@@ -64,6 +64,7 @@ def cmd_train(args):
     result = train(args.setting, optimizers=optimizers, seeds=parse_seeds(args.seeds), n_iters=args.iters,
                    lr=lr, batch_size=args.batch_size, eval_every=args.eval_every,
                    eval_batch_size=args.eval_batch_size, lr_source=args.lr_source, sampler=args.sampler,
+                   eval_stream=args.eval_stream,
                    progress=not args.quiet, use_cache=not args.no_cache)
     text = json.dumps(result.to_json(), indent=1)
     if args.out in (None, "-"):
@@ -118,6 +119,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=None, help="prompts per iteration (default: the setting's)")
     p.add_argument("--sampler", default="statistics",
                    help="statistics (default: each prompt's statistics drawn directly) or prompts (every prompt)")
+    p.add_argument("--eval-stream", default="book",
+                   help="book (the book's seed-99 batch, default) or authors (the authors' code's seed-99 batch)")
     p.add_argument("--out", default=None, help="JSON file (default: stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-cache", action="store_true", help="recompute even if a cached result exists")

@@ -91,7 +91,8 @@ for name in settings:
         if opt == "adam":  # rho's spread over the run's iterates (resampled in pairs); the run itself is one draw
             rho_interval[name] = verdicts.bootstrap_interval(
                 np.arange(len(g)), lambda i, axis: np.apply_along_axis(
-                    lambda j: stats.spearmanr(g[j], s[j]).statistic, axis, i), n_resamples=1000)
+                    lambda j: stats.spearmanr(g[j.astype(int)], s[j.astype(int)]).statistic, axis, i),
+                n_resamples=1000)
 
 # %% tags=["hide-input"]
 order = ["adam", "sgd"]  # the paper's row first
