@@ -336,12 +336,10 @@ def describe_comparison(comparison, unit="seeds"):
             f"median {_number(c['median'])}, {ci}")
 
 
-def uncertainty_fields(comparison, unit="seeds", robust=None, reading=None):
-    """The scorecard's uncertainty columns from a paired comparison: n, the one-line uncertainty and the robust
-    outcome (`robust` overrides the comparison's own outcome, e.g. the share-of-batches reading)."""
+def uncertainty_fields(comparison, unit="seeds"):
+    """The scorecard's uncertainty columns from a paired comparison: n, the one-line uncertainty and its outcome."""
     return {"n": f"{comparison['n']} {unit}", "uncertainty": describe_comparison(comparison, unit),
-            "robust": robust if robust is not None else comparison["outcome"],
-            **({"reading": reading} if reading else {})}
+            "robust": comparison["outcome"]}
 
 
 def batch_share(outcomes):
