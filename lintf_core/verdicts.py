@@ -345,7 +345,7 @@ def uncertainty_fields(comparison, unit="seeds"):
 def batch_share(outcomes):
     """Across K evaluation batches, each with its own outcome: the share of batches on which the claim holds, and
     the robust outcome — the one that at least 90% of the batches agree on, else UNDECIDED (the claim then depends
-    on the evaluation batch: see batch_dependent)."""
+    on the evaluation batch)."""
     outcomes = list(outcomes)
     if not outcomes:
         return 0.0, UNDECIDED
@@ -361,12 +361,6 @@ def per_batch_comparisons(ratios, threshold=1.0):
     comparisons = [paired_comparison(ratios[:, j], threshold) for j in range(ratios.shape[1])]
     share, outcome = batch_share([c["outcome"] for c in comparisons])
     return {"comparisons": comparisons, "share": share, "outcome": outcome}
-
-
-def outcome_of(verdict):
-    """The paper-protocol verdict's direction: REPRODUCED holds, NOT_REPRODUCED is the opposite's side, PARTLY
-    cannot tell."""
-    return {REPRODUCED: HOLDS, NOT_REPRODUCED: OPPOSITE}.get(verdict, UNDECIDED)
 
 
 DIAGNOSES = ("holds", "holds only under", "fails under the paper's protocol", "undecided at")
