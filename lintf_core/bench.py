@@ -22,10 +22,10 @@ def reference_forward(params, Z):
     """A direct transcription of Eq. (7)-(8) for one run. params: (L, 2, d, d) sparse blocks; Z: (B, d+1, n+1)."""
     L, _, d, _ = params.shape
     n = Z.shape[-1] - 1
-    M = torch.eye(n + 1)
+    M = torch.eye(n + 1, dtype=Z.dtype)
     M[n, n] = 0.0
     for layer in range(L):
-        P = torch.zeros(d + 1, d + 1)
+        P = torch.zeros(d + 1, d + 1, dtype=Z.dtype)
         P[d, d] = 1.0
         P = P + torch.nn.functional.pad(params[layer, 0], (0, 1, 0, 1))
         Q = torch.nn.functional.pad(params[layer, 1], (0, 1, 0, 1))
@@ -34,31 +34,35 @@ def reference_forward(params, Z):
 
 
 def reference_per_prompt_loss(params, prompts):
-    """Squared error of every prompt under reference_forward (params shaped (L, 2, d, d))."""
-    return (reference_forward(params, input_matrix(prompts)) - prompts.y_query) ** 2
+    """Squared error of every prompt under reference_forward (params shaped (L, 2, d, d)), in the params' dtype."""
+    Z = input_matrix(prompts).to(params.dtype)
+    return (reference_forward(params, Z) - prompts.y_query.to(params.dtype)) ** 2
 
 
 def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip=None, eval_every=None,
-                    eval_batch_size=1000, eval_seed=99, stop_at_divergence=False, use_cache=True):
+                    eval_batch_size=1000, eval_seed=99, stop_at_divergence=False, dtype=torch.float32, use_cache=True):
     """One run, the straightforward way. Returns (final parameters (n_params,), per-iteration minibatch losses,
     evaluations): with eval_every, evaluations lists (t, mean, median) of the per-prompt losses on the same fixed
     evaluation batch the engine uses. stop_at_divergence: end at the first evaluation whose mean loss is not finite
-    (a cross-check of a divergence needs nothing after it). Cached unless use_cache=False (the book's pages cross-check against it, ~20 ms
+    (a cross-check of a divergence needs nothing after it). dtype: torch.float64 re-runs it in double precision
+    from the same float32 initialization and prompts (is a divergence float32's overflow or the optimizer's
+    instability?). Cached unless use_cache=False (the book's pages cross-check against it, ~20 ms
     a step; the benchmark times it), keyed by its arguments and the source of this loop and its model, which are not
     part of the engine's cache key."""
     setting = get_setting(setting)
     config = dict(kind="reference_train", setting=setting.name, optimizer=optimizer, seed=seed, lr=lr,
                   n_iters=n_iters, batch_size=batch_size, clip=clip, eval_every=eval_every,
                   eval_batch_size=eval_batch_size, eval_seed=eval_seed, stop_at_divergence=stop_at_divergence,
+                  **({"dtype": str(dtype)} if dtype != torch.float32 else {}),
                   code=[inspect.getsource(f) for f in (_reference_train, reference_per_prompt_loss, reference_forward)])
     result = cache.cached(config, lambda: dict(zip(("params", "losses", "evaluations"), _reference_train(
         setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
-        stop_at_divergence))), use_cache)
+        stop_at_divergence, dtype))), use_cache)
     return result["params"], result["losses"], [tuple(e) for e in result["evaluations"]]
 
 
 def _reference_train(setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
-                     stop_at_divergence):
+                     stop_at_divergence, dtype=torch.float32):
     evaluations = []
     if eval_every:
         eval_prompts = PromptStream(setting, eval_seed, EVAL).sample(eval_batch_size)
@@ -66,7 +70,7 @@ def _reference_train(setting, optimizer, seed, lr, n_iters, batch_size, clip, ev
     clip = setting.clip("code") if clip is None else clip
     generator = torch.Generator().manual_seed(child_seed(seed, INIT))
     shape = (setting.n_layers, 2, setting.d, setting.d)
-    params = (torch.randn(shape, generator=generator) * setting.init_std).requires_grad_(True)
+    params = (torch.randn(shape, generator=generator) * setting.init_std).to(dtype).requires_grad_(True)
     if optimizer == "sgd":
         opt = torch.optim.SGD([params], lr=lr, momentum=0.9)
     else:

@@ -153,7 +153,7 @@ def scorecard_table(rows):
     if not rows:
         return "_No notebook has reported a scorecard row yet._\n"
     columns = ("verdict", "robust", *(c for c in COLUMNS if c not in ("verdict", "robust")))
-    return markdown_table([{"diagnosis": "—" if row["verdict"] == "reproduced" else "not yet diagnosed", **row,
+    return markdown_table([{"diagnosis": "—", **row,
                             "verdict": f"{SYMBOLS[row['verdict']][0]} {row['verdict']}",
                             "robust": f"{ROBUST_SYMBOLS.get(row.get('robust'), ('',))[0]} {row.get('robust', '—')}",
                             "figure": f"[{row['figure']}](../notebooks/{row['stem']}.ipynb)"} for row in rows],

@@ -25,6 +25,9 @@ PROFILES = {
     # verdict_seeds: the seeds the verdicts of Settings 1-3 rest on (figures draw `seeds`, the paper's six, from the
     #   same training); eval_batches: the independent evaluation batches of the reading robust to the draw;
     #   horizon_seeds: the seeds of the learning-rate grid run at the full horizon (n_iters) for a claim that fails.
+    #   depth_verdict_seeds: the depth chapter's (the figure's own): 20 would train 2 x 4 depths x 40 runs, measured
+    #   159 against 45 ms a step for 6 (2026-12-05, one core), ~19 more minutes of a 2-core machine's 42-minute
+    #   paper edition; `-p verdict_seeds` asks for them.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -32,7 +35,7 @@ PROFILES = {
                   variant_iters=500, large_seeds=[0], large_final_seeds=[0], large_iters=150, nonlinear_iters=500, nonlinear_seeds=[0, 1], nonlinear_hessian_every=500, nonlinear_noise_samples=1000,
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=2000, verdict_seeds=list(range(6)), eval_batches=10,
-                  horizon_seeds=[0, 1]),
+                  horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2]),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
                   smoothness_iters=2000, ablation_hessian_every=250, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
@@ -41,7 +44,8 @@ PROFILES = {
                   nonlinear_hessian_every=250, nonlinear_noise_samples=10000,
                   large_lr_grid={"sgd": [0.05, 0.1, 0.2], "adam": [0.0002, 0.0005, 0.001, 0.002]}, grid_seeds=[0, 1, 2],
                   grid_iters=2000, poster_seeds=[0, 1, 2, 3, 4, 5], poster_iters=10000,
-                  verdict_seeds=list(range(20)), eval_batches=10, horizon_seeds=[0, 1, 2]),
+                  verdict_seeds=list(range(20)), eval_batches=10, horizon_seeds=[0, 1, 2],
+                  depth_verdict_seeds=[0, 1, 2, 3, 4, 5]),
 }
 
 

@@ -7,10 +7,13 @@ the output's own MIME type) into book/scorecard.md. No side files: the executed 
 import json
 from html import escape
 
+from . import verdicts
+
 MIME = "application/vnd.lintf.scorecard+json"
 COLUMNS = ("claim", "figure", "setting", "paper", "ours", "verdict", "n", "uncertainty", "robust", "diagnosis")
 # what every row must carry: the paper-protocol verdict, its n and uncertainty, and the reading robust to the draw
-# (an outcome of ROBUST_OUTCOMES); "diagnosis" (verdicts.diagnose) is computed by the pages that diagnose their rows
+# (an outcome of ROBUST_OUTCOMES); "diagnosis" (verdicts.diagnose) comes from the page, or else is computed from the
+# row's own test (verdicts.row_diagnosis) when it is shown
 REQUIRED = COLUMNS[:-1]
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
 ROBUST_OUTCOMES = ("holds", "opposite holds", "cannot tell")  # verdicts.OUTCOMES
@@ -34,6 +37,7 @@ def show(rows):
         if missing or row["verdict"] not in VERDICTS or row["robust"] not in ROBUST_OUTCOMES:
             raise ValueError(f"scorecard row: needs {REQUIRED}, a verdict in {VERDICTS} and a robust outcome in "
                              f"{ROBUST_OUTCOMES}; got {row}")
+    rows = [row if "diagnosis" in row else {**row, "diagnosis": verdicts.row_diagnosis(row)} for row in rows]
     table = markdown_table(rows)
     display({"text/markdown": table, "text/plain": table, MIME: json.loads(json.dumps(rows))}, raw=True)
 

@@ -200,6 +200,19 @@ def grid_best(trajectories, optimizer, rates):
             "close": [lr for lr, m in medians.items() if m <= worst_seed_at_best]}
 
 
+def rates_at_full_horizon(setting, config):
+    """The paper's own rule for its rates (Appendix A: the best of a 10-value grid; Table 2's rate x 2^k,
+    k = -5..4) applied at the full horizon: the grid trained for the profile's n_iters on its horizon_seeds, read by
+    grid_best. Returns ({optimizer: best rate}, {optimizer: grid_best's result}). Figures 2, 4 and 5 diagnose a
+    claim that fails with it, on the same cached runs."""
+    from .train import learning_rate_grid  # the one function here that trains
+
+    horizon = {**config, "grid_iters": config["n_iters"], "grid_seeds": config["horizon_seeds"]}
+    grid, runs = learning_rate_grid(setting, horizon, range(-5, 5))
+    found = {opt: grid_best(runs, opt, grid[opt]) for opt in grid}
+    return {opt: result["best"] for opt, result in found.items()}, found
+
+
 def rate_confirmed(rate, grid):
     """Table 2's `rate` is confirmed by a grid_best result if a best exists and the rate is the best, one grid step
     (a factor 2) from it, or indistinguishable from it."""
@@ -370,8 +383,10 @@ def diagnose(paper_outcome, robust_outcome, n, conditions=()):
     """One computed conclusion for a claim from its readings, each an outcome of OUTCOMES:
     paper_outcome: the paper's protocol (one fixed evaluation batch, the paper's seeds, with its sign test);
     robust_outcome: the reading robust to the draw (K evaluation batches, `n` seeds);
-    conditions: [(condition, outcome)] of the other experiments (the grid's best rates at the full horizon, ...).
+    conditions: [(condition, outcome)] of the other experiments (the grid's best rates at the full horizon, ...);
+    n: the number of seeds, or a text that names its unit ("6 (seed, iteration) pairs").
     Returns a sentence that starts with one of DIAGNOSES."""
+    n = f"{n} seeds" if isinstance(n, (int, np.integer)) else f"n = {n}"
     if paper_outcome == HOLDS and robust_outcome == HOLDS:
         return "holds"
     if robust_outcome == HOLDS:
@@ -383,8 +398,14 @@ def diagnose(paper_outcome, robust_outcome, n, conditions=()):
         return "holds only under the paper's fixed evaluation batch"
     if robust_outcome == OPPOSITE or paper_outcome == OPPOSITE:
         return "fails under the paper's protocol" + ("" if robust_outcome == OPPOSITE else
-                                                      f" (undecided at {n} seeds on other evaluation batches)")
-    return f"undecided at {n} seeds"
+                                                      f" (undecided at {n} on other evaluation batches)")
+    return f"undecided at {n}"
+
+
+def row_diagnosis(row, conditions=()):
+    """diagnose() for a scorecard row read one way (no second evaluation-batch reading): its own test or interval
+    (`robust`, with its `n`) stands for both readings, and `conditions` are the page's other experiments."""
+    return diagnose(row["robust"], row["robust"], row["n"], conditions)
 
 
 def trend_comparison(xs, values):

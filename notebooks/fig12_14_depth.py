@@ -19,8 +19,9 @@
 # (Setting 1 otherwise: $d=5$, $N=20$, Gaussian covariates).
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`),
-# `depths`, `seeds`, `n_iters`, `hessian_every` (a multiple of 250), `table_iterations`, `lr_overrides` (learning
-# rates other than Table 2's, per depth), `grid_exponents` (the learning-rate grid of the second reading).
+# `depths`, `seeds`, `verdict_seeds` (the seeds the verdicts rest on), `n_iters`, `hessian_every` (a multiple of
+# 250), `table_iterations`, `lr_overrides` (learning rates other than Table 2's, per depth), `grid_exponents` (the
+# learning-rate grid of the second reading).
 # `None` means "take it from the profile".
 #
 # ## The claim
@@ -33,7 +34,8 @@
 # %% tags=["parameters"]
 profile = "quick"  # "quick": 3 seeds x 1,250 iterations; "paper": 6 seeds x 10,000
 depths = [2, 4, 6, 8]
-seeds = None  # None: the profile's
+seeds = None  # None: the profile's (the figures')
+verdict_seeds = None  # None: the profile's depth_verdict_seeds (the figure's seeds: 20 cost ~19 min more, paper)
 n_iters = None  # None: the profile's (quick: 1,250, paper: 10,000)
 hessian_every = None  # None: the profile's ablation stride (quick: 1,250, paper: 250; a multiple of 250)
 table_iterations = [750, 1250]  # where the R_med ratios are compared (as Figure 4's table)
@@ -42,6 +44,7 @@ grid_exponents = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]  # second reading: Table 2'
 
 # %%
 import numpy as np
+import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
@@ -58,6 +61,7 @@ for L in depths:
     check_choice("depths", f"depth{L}", ("depth2", "depth4", "depth6", "depth8"))
 config = profiles.resolve(profile, seeds=profiles.as_list("seeds", seeds), n_iters=n_iters,
                           ablation_hessian_every=hessian_every)
+config["verdict_seeds"] = profiles.as_list("verdict_seeds", verdict_seeds) or config["depth_verdict_seeds"]
 table_iterations = [int(t) for t in profiles.as_list("table_iterations", table_iterations)]
 grid_exponents = sorted(int(k) for k in profiles.as_list("grid_exponents", grid_exponents))
 caption = profiles.describe(config) + f", a Hessian every {config['ablation_hessian_every']} iterations"
@@ -68,6 +72,11 @@ print(caption)
 #
 # Each depth trains SGDM and Adam with the learning rates of the paper's Table 2 (SGDM 0.1 / 0.05 / 0.05 / 0.05 and
 # Adam 0.1 / 0.05 / 0.05 / 0.02 for $L$ = 2 / 4 / 6 / 8); the authors' code has no learning rates for these runs.
+# The figures draw the profile's seeds; the verdicts rest on the verdict seeds ({glue:text}`fig12_14_n_verdict_seeds`
+# of them, trained with them), with $R_{\mathrm{med}}$ at the table iterations. At paper fidelity they are the
+# figure's six: twenty would train 2 × 4 depths × 40 runs for 10,000 iterations, ~19 more minutes of a 2-core
+# machine (measured; `lintf_core/profiles.py`), beyond the paper edition's budget; `-p verdict_seeds` asks for
+# them, and the intervals below say what six seeds can tell.
 # Everything else is Setting 1's: clipping at 1, paired seeds, the fixed evaluation batch, noise at the
 # initialization of seed 1, $R_{\mathrm{med}}$ from the Hessian diagonal ($L \cdot 50$ parameters).
 
@@ -77,17 +86,21 @@ noise = {L: noise_at_init(f"depth{L}", n_samples=config["noise_samples"], batch_
 
 
 def reading(runs):
-    """The runs of every depth at one reading's learning rates ({L: Trajectories}): the loss gap, the loss level
-    and the condition-number gap (rules: lintf_core/verdicts.py, stated below)."""
-    numbers = {L: condition_numbers(runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
+    """The runs of every depth at one reading's learning rates ({L: Trajectories of the verdict seeds}): the loss
+    gap, the loss level and the condition-number gap (rules: lintf_core/verdicts.py, stated below), and the figure's
+    runs (the profile's seeds among them) with their condition numbers along training."""
+    figure_runs = {L: runs[L].select([r for r in range(runs[L].n_runs) if runs[L].seed[r] in config["seeds"]])
+                   for L in depths}
+    numbers = {L: condition_numbers(figure_runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
                for L in depths}
+    at_table = {L: condition_numbers(runs[L], iterations=table_iterations) for L in depths}
     late = {(L, opt): verdicts.late_losses(runs[L], opt) for L in depths for opt in OPTIMIZER_LABELS}
     gap = {L: verdicts.paired_gap(late[L, "sgd"], late[L, "adam"]) for L in depths}
     level = {(L, opt): float(np.median(late[L, opt])) for L in depths for opt in OPTIMIZER_LABELS}
     rmed, rmed_mean = {}, {}
     for L in depths:
-        ratios, _ = paired_ratios(runs[L], numbers[L]["diagonal"])
-        rmed[L] = {t: ratios[:, list(numbers[L]["iterations"]).index(t)] for t in table_iterations}
+        ratios, _ = paired_ratios(runs[L], at_table[L]["diagonal"])
+        rmed[L] = {t: ratios[:, k] for k, t in enumerate(table_iterations)}
         for t in table_iterations:
             finite = np.isfinite(rmed[L][t])
             rmed_mean[L, t] = float(np.mean(rmed[L][t][finite])) if finite.any() else float("nan")
@@ -99,7 +112,7 @@ def reading(runs):
                                                           for L in depths]),
     }
     diverged = {(L, opt): int(runs[L].diverged(opt).sum()) for L in depths for opt in OPTIMIZER_LABELS}
-    return dict(runs=runs, numbers=numbers, gap=gap, level=level, rmed=rmed, rmed_mean=rmed_mean, verdict=verdict,
+    return dict(runs=runs, figure_runs=figure_runs, numbers=numbers, gap=gap, level=level, rmed=rmed, rmed_mean=rmed_mean, verdict=verdict,
                 diverged=diverged)
 
 
@@ -116,13 +129,16 @@ for L in depths:
             no_best.append(f"L={L} {OPTIMIZER_LABELS[opt]}")
 TABLE2, GRID = "Table 2's rates", "the grid's best rates"
 overrides = {int(L): v for L, v in lr_overrides.items()}
-trained = {L: train_profile_readings(f"depth{L}", config, {TABLE2: overrides.get(L), GRID: grid_rates[L]})
+all_seeds = sorted(set(config["seeds"]) | set(config["verdict_seeds"]))
+trained = {L: train_profile_readings(f"depth{L}", {**config, "seeds": all_seeds},
+                                     {TABLE2: overrides.get(L), GRID: grid_rates[L]})
            for L in depths}  # both readings' runs of a depth in one batch (they share its prompts)
 readings = {name: reading({L: trained[L][name] for L in depths}) for name in (TABLE2, GRID)}
-runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]
+runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]  # the verdict seeds; the figure's Hessians
+glue("fig12_14_n_verdict_seeds", len(all_seeds), display=False)
 
 # %% tags=["hide-input"]
-fig, axes = plots.ablation_panels([(f"L={L}", runs[L], noise[L], numbers[L]) for L in depths],
+fig, axes = plots.ablation_panels([(f"L={L}", readings[TABLE2]["figure_runs"][L], noise[L], numbers[L]) for L in depths],
                                   width=3.4, height=2.7, legend_size=7, one_row_each=True)
 fig.suptitle(f"Figures 12 (left), 13 (middle), 14 (right) — {caption}", fontsize=9)
 glue("fig12_14_panels", fig, display=False)
@@ -142,8 +158,8 @@ plots.plt.close(fig)
 fig, axes = plots.grid_of_axes(len(depths), 2, width=3.8, height=2.7)
 for row, L in enumerate(depths):
     result = readings[GRID]
-    plots.loss_curves(axes[row, 0], result["runs"][L], title=f"L={L} (grid's best rates)")
-    plots.optimizer_curves(axes[row, 1], result["runs"][L], result["numbers"][L]["iterations"],
+    plots.loss_curves(axes[row, 0], result["figure_runs"][L], title=f"L={L} (grid's best rates)")
+    plots.optimizer_curves(axes[row, 1], result["figure_runs"][L], result["numbers"][L]["iterations"],
                            result["numbers"][L]["diagonal"], band_divisor=2, ylabel=r"$R_{\mathrm{med}}$ (diagonal)",
                            title=f"L={L}")
 axes[0, 0].legend(fontsize=7, loc="lower left")
@@ -303,7 +319,7 @@ glue("fig12_14_gaps", Markdown(", ".join(f"{g:.3g}" for g in gaps)), display=Fal
 glue("fig12_14_kurtosis", Markdown(", ".join(f"{kurt[L]:.3g}" for L in depths)), display=False)
 glue("fig12_14_depths", Markdown(depth_list), display=False)
 glue("fig12_14_caption", Markdown(caption), display=False)
-n_runs = len(config["seeds"])
+n_runs = len(all_seeds)
 diverged_text = "; ".join(f"L={L}: SGDM {diverged[L, 'sgd']}/{n_runs}, Adam {diverged[L, 'adam']}/{n_runs}"
                           for L in depths if diverged[L, "sgd"] or diverged[L, "adam"])
 if diverged_text:
@@ -320,6 +336,30 @@ if diverged_text:
                                         batch_size=config["batch_size"], eval_every=config["eval_every"],
                                         stop_at_divergence=True)
     reference_means = np.array([m for _, m, _ in evaluations])
+    precision_table, overflow = [], {}
+    for L_div in depths:  # per depth, its run that diverged first, re-run by the reference loop in float64
+        diverged_runs = [r for r in range(runs[L_div].n_runs) if not np.isfinite(runs[L_div].eval_loss[r]).all()]
+        if not diverged_runs:
+            continue
+        r_div = min(diverged_runs, key=lambda r: divergence_iteration(L_div, r))
+        t_div = divergence_iteration(L_div, r_div)
+        # three times as long as float32 lasted (at least 500 iterations): long enough to tell overflow from
+        # instability, at ~86 ms a float64 step of the reference loop at L = 8
+        horizon = min(config["n_iters"], config["reference_iters"], max(500, 3 * t_div))
+        _, _, evaluations64 = reference_train(f"depth{L_div}", runs[L_div].optimizer[r_div],
+                                              int(runs[L_div].seed[r_div]), float(runs[L_div].lr[r_div]), horizon,
+                                              batch_size=config["batch_size"], eval_every=config["eval_every"],
+                                              stop_at_divergence=True, dtype=torch.float64)
+        means64 = np.array([m for _, m, _ in evaluations64])
+        overflow[L_div] = bool(np.isfinite(means64).all())
+        precision_table.append({
+            "depth": f"L={L_div}", "run (first to diverge)": f"{OPTIMIZER_LABELS[runs[L_div].optimizer[r_div]]}, seed "
+            f"{int(runs[L_div].seed[r_div])}, lr {runs[L_div].lr[r_div]:g}",
+            "float32 (engine)": f"diverged by iteration {t_div}",
+            "float64 (reference loop)": (f"trains {evaluations64[-1][0]} iterations without diverging; loss "
+                                         f"{means64[0]:.3g} → {means64[-1]:.3g}" if overflow[L_div] else
+                                         f"diverges too, by iteration {evaluations64[-1][0]}"),
+            "so the divergence is": "float32's overflow" if overflow[L_div] else "the optimizer's instability"})
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
                       f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}; the "
                       f"engine's run that diverged first, by iteration {divergence_iteration(L, r)}) on "
@@ -333,7 +373,35 @@ if diverged_text:
                      + reference_text)
 else:
     diverged_note = "No run diverged at these learning rates."
+    precision_table, overflow = [], {}
 glue("fig12_14_diverged", Markdown(diverged_note), display=False)
+if precision_table:
+    display(Markdown("**Precision: each depth's first diverged run re-run in float64**\n\n"
+                     + scorecard.markdown_table(precision_table, columns=list(precision_table[0]))))
+
+# The computed conclusion of each observation at Table 2's rates: its own test, the grid's best rates (the same
+# observation's row at those rates) and precision (the float64 re-runs above).
+precision_note = ("; the divergences at " + ", ".join(f"L={L}: " + (
+    "float32 overflow (float64 trains)" if ok else "instability (float64 diverges too)") for L, ok in overflow.items())
+    if overflow else "")
+for index, grid_index in [(0, 4), (1, 5), (3, 6)]:
+    rows[index]["diagnosis"] = verdicts.diagnose(
+        rows[index]["robust"], rows[index]["robust"], rows[index]["n"],
+        [("the grid's best rates", rows[grid_index]["robust"])]) + precision_note
+glue("fig12_14_precision", Markdown(
+    "No run diverged, so precision is not in question." if not overflow else
+    "Each depth's run that diverged first was re-run by the reference loop in float64 (the same float32 "
+    "initialization and prompts, double-precision arithmetic) for three times as many iterations as float32 "
+    "lasted (at least 500): "
+    + "; ".join(f"at {t['depth']} ({t['run (first to diverge)']}) it {t['float64 (reference loop)']}"
+                for t in precision_table) + ". So the divergence is "
+    + ("float32's overflow, not the optimizer's instability, at every depth where it happened."
+       if all(overflow.values()) else "the optimizer's instability where float64 diverges too.")), display=False)
+diagnosis_table = [{"observation": row["claim"], "at Table 2's rates": f"{row['verdict']}; {row['robust']}",
+                    "at the grid's best rates": f"{rows[g]['verdict']}; {rows[g]['robust']}",
+                    "conclusion": row["diagnosis"]} for row, g in [(rows[0], 4), (rows[1], 5), (rows[3], 6)]]
+display(Markdown("**Each observation diagnosed**\n\n"
+                 + scorecard.markdown_table(diagnosis_table, columns=list(diagnosis_table[0]))))
 
 # %% [markdown]
 # The key numbers, rounded (nbval compares this output with the committed reference):
@@ -356,6 +424,11 @@ for L in depths:
 #
 # {glue:md}`fig12_14_diverged`
 #
+# **Precision.** {glue:md}`fig12_14_precision`
+#
+# **Diagnoses.** Each observation read at Table 2's rates gets one computed conclusion from its own test, the same
+# observation at the grid's best rates, and the float64 re-runs (`verdicts.diagnose`; the table above).
+#
 # **At the grid's best rates.** Adam diverges at Table 2's rates for the deepest models, which decides two of the
 # four observations by divergence rather than by training. So the page judges them again at the rates the Table 2
 # page's grid search finds best for each depth and optimizer ({glue:md}`fig12_14_grid_rates`; same grid, same short
@@ -371,8 +444,9 @@ for L in depths:
 # ## How it compares with the paper
 #
 # The paper shows the twelve panels without numbers; the scorecard rows below turn its four sentences into tests
-# with the rules stated above. In the quick profile each curve is three seeds over 1,250 iterations and the
-# condition number is sampled at three iterations; `make book PROFILE=paper` runs six seeds for 10,000 iterations
+# with the rules stated above, on the verdict seeds. In the quick profile each curve is three seeds over 1,250
+# iterations and the condition number is sampled at three iterations; `make book PROFILE=paper` draws six seeds
+# for 10,000 iterations
 # with a Hessian every 250.
 
 # %%

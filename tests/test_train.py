@@ -152,3 +152,23 @@ def test_late_loss_and_spike_detection():
     np.testing.assert_allclose(result.late_loss(seed=0), [51.0, 51.0])
     np.testing.assert_allclose(result.late_loss(seed=1), [1.0, 1.0])
     assert result.spiking_runs(factor=10).tolist() == [True, True, False, False]
+
+
+def test_heavy_tailed_covariates_train_as_setting3():
+    """The covariate-tails page reads Setting 3's runs (Figure 2's, cached) for its heavy-tailed covariates: the same
+    law, rates, clipping and streams give the same numbers, bit for bit."""
+    heavy = train("heavy_tailed", seeds=[0, 1], n_iters=20, eval_every=10, use_cache=False, progress=False)
+    setting3 = train("setting3", seeds=[0, 1], n_iters=20, eval_every=10, use_cache=False, progress=False)
+    np.testing.assert_array_equal(heavy.eval_loss, setting3.eval_loss)
+    np.testing.assert_array_equal(heavy.iterates, setting3.iterates)
+
+
+def test_reference_loop_in_float64_starts_from_the_same_point():
+    """The depth page re-runs a diverged run in float64 (reference_train's dtype): the same float32 initialization
+    and prompts, double-precision arithmetic; a few steps agree with float32 to its precision."""
+    params32, losses32, _ = reference_train("setting1", "adam", 0, 0.02, 5, batch_size=100, use_cache=False)
+    params64, losses64, _ = reference_train("setting1", "adam", 0, 0.02, 5, batch_size=100, dtype=torch.float64,
+                                            use_cache=False)
+    assert params64.dtype == torch.float64 and params32.dtype == torch.float32
+    np.testing.assert_allclose(losses64, losses32, rtol=1e-4)
+    np.testing.assert_allclose(params64.numpy(), params32.double().numpy(), rtol=1e-3, atol=1e-5)

@@ -106,6 +106,22 @@ def test_the_diagnosis_is_computed_from_the_readings():
     assert verdicts.diagnose(U, U, 20) == "undecided at 20 seeds"
     assert any(verdicts.diagnose(*case, 6).startswith(d) for d in verdicts.DIAGNOSES
                for case in [(H, U), (O, U), (U, O)])
+    # n may name its unit; a row read one way diagnoses from its own test
+    assert verdicts.diagnose(U, U, "6 (seed, iteration) pairs") == "undecided at n = 6 (seed, iteration) pairs"
+    assert verdicts.row_diagnosis({"robust": O, "n": "3 seeds"}) == "fails under the paper's protocol"
+    assert verdicts.row_diagnosis({"robust": U, "n": "3 seeds"}, [("float64", H)]) == "holds only under float64"
+
+
+def test_a_row_shown_without_a_diagnosis_gets_the_computed_one(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda payload, raw: shown.append(payload))
+    row = dict(claim="c", figure="Fig. 2", setting="setting1", paper="p", ours="o", verdict="not reproduced",
+               n="6 seeds", uncertainty="u", robust=verdicts.UNDECIDED)
+    scorecard.show([row, {**row, "diagnosis": "holds only under the page's own condition"}])
+    carried = shown[0][scorecard.MIME]
+    assert [r["diagnosis"] for r in carried] == ["undecided at n = 6 seeds", "holds only under the page's own condition"]
 
 
 def test_scorecard_rows_need_their_uncertainty():
