@@ -202,9 +202,9 @@ MEASURED_SECONDS = {
               "fig08_parametrization_and_scale": 38, "fig09_11_covariate_tails": 44, "fig12_14_depth": 67,
               "fig15_nonlinear_regression": 38, "fig16_generalized_smoothness": 36,
               "poster_kernels_convergence": 30, "poster_landscape": 10, "table2_learning_rates": 17},
-    "paper": {"fig02_adam_vs_sgd": 159, "fig03_gradient_noise": 47, "fig04_condition_number": 56,
-              "fig05_directional_smoothness": 7, "fig07_attention_variants": 297,
-              "fig08_parametrization_and_scale": 839, "fig09_11_covariate_tails": 359, "fig12_14_depth": 816,
+    "paper": {"fig02_adam_vs_sgd": 1100, "fig03_gradient_noise": 47, "fig04_condition_number": 250,
+              "fig05_directional_smoothness": 120, "fig07_attention_variants": 297,
+              "fig08_parametrization_and_scale": 839, "fig09_11_covariate_tails": 600, "fig12_14_depth": 950,
               "fig15_nonlinear_regression": 1225, "fig16_generalized_smoothness": 52,
               "poster_kernels_convergence": 122, "poster_landscape": 14, "table2_learning_rates": 112},
 }

@@ -54,7 +54,8 @@ from lintf_core.train import train_profile, train_verdict_seeds
 
 plots.use_book_style()
 config = profiles.resolve(profile, seeds=profiles.as_list("seeds", seeds), n_iters=n_iters,
-                          ablation_hessian_every=hessian_every, verdict_seeds=profiles.as_list("verdict_seeds", verdict_seeds),
+                          ablation_hessian_every=hessian_every,
+                          verdict_seeds=profiles.as_list("verdict_seeds", verdict_seeds),
                           gamma_shapes=profiles.as_list("gamma_shapes", gamma_shapes))
 table_iterations = [int(t) for t in profiles.as_list("table_iterations", table_iterations)]
 caption = profiles.describe(config) + f", a Hessian every {config['ablation_hessian_every']} iterations"
@@ -69,8 +70,8 @@ pair = ["sphere", "heavy_tailed"]
 # code clips the gradient norm at **0.1** for spherical data, where the paper says 1 for all settings; we follow
 # the code (`lintf_core/settings.py` records both). Everything else is as in Figures 2–4: paired seeds, the fixed
 # evaluation batch, gradient noise at the initialization of seed 1, $R_{\mathrm{med}}$ by the Hessian diagonal.
-# The figure draws the profile's seeds; the verdicts below rest on the verdict seeds ({glue:text}`fig09_11_n_verdict_seeds`
-# of them), trained with them. The heavy-tailed runs are Setting 3's runs of Figure 2, not trained again: the
+# The figure draws the profile's seeds; the verdicts below rest on the verdict seeds
+# ({glue:text}`fig09_11_n_verdict_seeds` of them), trained with them. The heavy-tailed runs are Setting 3's runs of Figure 2, not trained again: the
 # heavy-tailed covariates *are* Setting 3's.
 
 # %%

@@ -112,8 +112,8 @@ def reading(runs):
                                                           for L in depths]),
     }
     diverged = {(L, opt): int(runs[L].diverged(opt).sum()) for L in depths for opt in OPTIMIZER_LABELS}
-    return dict(runs=runs, figure_runs=figure_runs, numbers=numbers, gap=gap, level=level, rmed=rmed, rmed_mean=rmed_mean, verdict=verdict,
-                diverged=diverged)
+    return dict(runs=runs, figure_runs=figure_runs, numbers=numbers, gap=gap, level=level, rmed=rmed,
+                rmed_mean=rmed_mean, verdict=verdict, diverged=diverged)
 
 
 # Second reading: each depth and optimizer at the best rate of the Table 2 page's grid search (same grid, same
@@ -138,8 +138,8 @@ runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]  # the ver
 glue("fig12_14_n_verdict_seeds", len(all_seeds), display=False)
 
 # %% tags=["hide-input"]
-fig, axes = plots.ablation_panels([(f"L={L}", readings[TABLE2]["figure_runs"][L], noise[L], numbers[L]) for L in depths],
-                                  width=3.4, height=2.7, legend_size=7, one_row_each=True)
+fig, axes = plots.ablation_panels([(f"L={L}", readings[TABLE2]["figure_runs"][L], noise[L], numbers[L])
+                                   for L in depths], width=3.4, height=2.7, legend_size=7, one_row_each=True)
 fig.suptitle(f"Figures 12 (left), 13 (middle), 14 (right) — {caption}", fontsize=9)
 glue("fig12_14_panels", fig, display=False)
 plots.plt.close(fig)
