@@ -85,12 +85,18 @@ quick:
 # numba's kernels compiled on every core (as for book), unit tests, then nbval re-executes the committed quick-profile notebooks and compares their checked outputs,
 # then the site is built from those references (just checked by nbval, so not executed a second time; `make quick`
 # executes them), then every page of that site is opened in headless Chromium with the network off (tests/site).
-test: $(STAMP) browser
-	$(PY) -m lintf_core compile --tests
-	$(PY) -m pytest -q -n $(JOBS) --durations=8 tests --ignore=tests/site
-	$(PY) -m pytest -q -n $(JOBS) --dist loadscope --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
+test: unit nbval
 	$(PY) -m lintf_core book --profile quick --from-references
 	$(PY) -m pytest -q tests/site
+
+# The unit tests alone, and nbval alone (each compiles numba's kernels first, a few seconds once they are cached).
+unit: $(STAMP) browser
+	$(PY) -m lintf_core compile --tests
+	$(PY) -m pytest -q -n $(JOBS) --durations=8 tests --ignore=tests/site
+
+nbval: $(STAMP)
+	$(PY) -m lintf_core compile --tests
+	$(PY) -m pytest -q -n $(JOBS) --dist loadscope --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 
 # The browser test alone, on the site last built (after `make book` or `make quick`).
 site-test: browser

@@ -25,9 +25,9 @@ PROFILES = {
     # verdict_seeds: the seeds the verdicts of Settings 1-3 rest on (figures draw `seeds`, the paper's six, from the
     #   same training); eval_batches: the independent evaluation batches of the reading robust to the draw;
     #   horizon_seeds: the seeds of the learning-rate grid run at the full horizon (n_iters) for a claim that fails.
-    #   depth_verdict_seeds: the depth chapter's (the figure's own): 20 would train 2 x 4 depths x 40 runs, measured
-    #   159 against 45 ms a step for 6 (2026-12-05, one core), ~19 more minutes of a 2-core machine's 42-minute
-    #   paper edition; `-p verdict_seeds` asks for them.
+    #   depth_verdict_seeds: the depth chapter's (the figure's own): 20 would train 2 x 4 depths x 40 runs, about
+    #   3.5 times the cost of 6 and beyond the paper edition's time budget (README, "How sure is each verdict");
+    #   `-p verdict_seeds` asks for them.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,

@@ -75,8 +75,8 @@ print(caption)
 # The figures draw the profile's seeds; the verdicts rest on the verdict seeds ({glue:text}`fig12_14_n_verdict_seeds`
 # of them, trained with them), with $R_{\mathrm{med}}$ at the table iterations. At paper fidelity they are the
 # figure's six: twenty would train 2 × 4 depths × 40 runs for 10,000 iterations, ~19 more minutes of a 2-core
-# machine (measured; `lintf_core/profiles.py`), beyond the paper edition's budget; `-p verdict_seeds` asks for
-# them, and the intervals below say what six seeds can tell.
+# machine (measured: the README's "How sure is each verdict"), beyond the paper edition's budget;
+# `-p verdict_seeds` asks for them, and the intervals below say what six seeds can tell.
 # Everything else is Setting 1's: clipping at 1, paired seeds, the fixed evaluation batch, noise at the
 # initialization of seed 1, $R_{\mathrm{med}}$ from the Hessian diagonal ($L \cdot 50$ parameters).
 

@@ -107,6 +107,10 @@ def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_m
     # the longest first, by the last build's times before the measured ones
     order = longest_first(remaining, {"fig08_y": 30}, {"fig07_x": 20, "fig08_y": 10})
     assert [s.stem for s in order] == ["fig08_y", "fig07_x"]
+    # ... after the notebooks whose runs others read (Fig. 2's), however short
+    fig02 = next(s for s in notebook_sources() if s.stem == "fig02_adam_vs_sgd")
+    order = longest_first([*remaining, fig02], {"fig08_y": 30, "fig02_adam_vs_sgd": 1}, {})
+    assert [s.stem for s in order] == ["fig02_adam_vs_sgd", "fig08_y", "fig07_x"]
     # every notebook of each profile has a measured time
     for profile in PROFILES:
         assert sorted(MEASURED_SECONDS[profile]) == sorted(s.stem for s in notebook_sources())

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+import pytest
 import torch
 
 from lintf_core import cache
@@ -112,10 +113,8 @@ def test_failed_compute_leaves_nothing(private_cache):
     def boom():
         raise RuntimeError("interrupted")
 
-    try:
+    with pytest.raises(RuntimeError):
         cache.cached({"x": 1}, boom)
-    except RuntimeError:
-        pass
     assert not private_cache.exists() or [p.name for p in private_cache.iterdir()] == ["locks"]
     assert [p.suffix for p in (private_cache / "locks").iterdir()] == [".lock"]
 
