@@ -45,7 +45,9 @@ endif
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1
-JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# (nproc honours OMP_NUM_THREADS, which this Makefile exports as 1: a recursive make, `make quick` or `make paper`,
+# would otherwise see one core)
+JOBS ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)
 
 .PHONY: setup browser site-test book paper quick test unit nbval references bench lab clean
 
