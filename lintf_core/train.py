@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache, fast, fast_tokens
+from . import cache, fast, fast_tokens, verdicts
 from .data import EVAL_STREAMS, SAMPLERS, TRAIN, PromptStream, evaluation_prompts, sample_statistics, stack_prompts, \
     stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
@@ -237,6 +237,26 @@ def learning_rate_grid(setting, config, exponents):
                  batch_size=config["batch_size"], eval_every=max(1, config["grid_iters"] // 20),
                  eval_batch_size=config["eval_batch_size"], iterate_every=config["grid_iters"])
     return grid, runs
+
+
+def rates_at_full_horizon(setting, config):
+    """The paper's own rule for its rates (Appendix A: the best of a 10-value grid; Table 2's rate x 2^k,
+    k = -5..4) applied at the full horizon: learning_rate_grid trained for the profile's n_iters on its
+    horizon_seeds, read by verdicts.grid_best. Returns {optimizer: best rate}."""
+    horizon = {**config, "grid_iters": config["n_iters"], "grid_seeds": config["horizon_seeds"]}
+    grid, runs = learning_rate_grid(setting, horizon, range(-5, 5))
+    return {opt: verdicts.grid_best(runs, opt, grid[opt])["best"] for opt in OPTIMIZERS}
+
+
+def train_at_full_horizon_rates(setting, config, verdict_runs):
+    """The learning-rate experiment of a claim that fails (Figures 2, 4 and 5 share its cached runs): the best rates
+    at the full horizon, the rates `verdict_runs` used, and the verdict seeds trained at the best ones
+    (train_verdict_seeds; None where they are the rates used). Returns (best, used, Trajectories or None)."""
+    best = rates_at_full_horizon(setting, config)
+    used = {opt: float(verdict_runs.lr[verdict_runs.runs(optimizer=opt)][0]) for opt in best}
+    if all(np.isclose(best[opt], used[opt]) for opt in best):
+        return best, used, None
+    return best, used, train_verdict_seeds(setting, config, lr=best)[0]
 
 
 def _train(setting, arch, runs, config, progress, retire_diverged=True):

@@ -200,19 +200,6 @@ def grid_best(trajectories, optimizer, rates):
             "close": [lr for lr, m in medians.items() if m <= worst_seed_at_best]}
 
 
-def rates_at_full_horizon(setting, config):
-    """The paper's own rule for its rates (Appendix A: the best of a 10-value grid; Table 2's rate x 2^k,
-    k = -5..4) applied at the full horizon: the grid trained for the profile's n_iters on its horizon_seeds, read by
-    grid_best. Returns ({optimizer: best rate}, {optimizer: grid_best's result}). Figures 2, 4 and 5 diagnose a
-    claim that fails with it, on the same cached runs."""
-    from .train import learning_rate_grid  # the one function here that trains
-
-    horizon = {**config, "grid_iters": config["n_iters"], "grid_seeds": config["horizon_seeds"]}
-    grid, runs = learning_rate_grid(setting, horizon, range(-5, 5))
-    found = {opt: grid_best(runs, opt, grid[opt]) for opt in grid}
-    return {opt: result["best"] for opt, result in found.items()}, found
-
-
 def rate_confirmed(rate, grid):
     """Table 2's `rate` is confirmed by a grid_best result if a best exists and the rate is the best, one grid step
     (a factor 2) from it, or indistinguishable from it."""

@@ -53,7 +53,7 @@ from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.settings import get_setting
 from lintf_core.bench import reference_train
 from lintf_core.diagnostics import evaluation_batches, iterate_losses, late_iterate_losses, paired_ratios
-from lintf_core.train import OPTIMIZER_LABELS, spiked, train_verdict_seeds
+from lintf_core.train import OPTIMIZER_LABELS, spiked, train_at_full_horizon_rates, train_verdict_seeds
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -313,12 +313,10 @@ for name in settings:
     if verdict != "reproduced" and r["fresh"]["outcome"] == verdicts.HOLDS:
         lr_text = "not run: the claim holds on the fresh batches, which no other condition changes"
     elif verdict != "reproduced":
-        best, _ = verdicts.rates_at_full_horizon(name, config)
-        used = {opt: float(verdict_runs[name].lr[verdict_runs[name].runs(optimizer=opt)][0]) for opt in best}
-        if all(np.isclose(best[o], used[o]) for o in best):
+        best, used, at_best = train_at_full_horizon_rates(name, config, verdict_runs[name])
+        if at_best is None:
             lr_outcome = r["fresh"]["outcome"]
         else:
-            at_best, _ = train_verdict_seeds(name, config, lr=best)
             best_ratios, _ = paired_ratios(at_best, late_iterate_losses(iterate_losses(at_best, batches[1:-1])))
             lr_outcome = verdicts.per_batch_comparisons(best_ratios)["outcome"]
         conditions.append((f"the grid's best rates at the full horizon (SGDM {best['sgd']:g}, Adam "

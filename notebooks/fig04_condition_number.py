@@ -53,7 +53,7 @@ from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import condition_numbers, evaluation_batches, paired_ratios
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
-from lintf_core.train import train_verdict_seeds
+from lintf_core.train import train_at_full_horizon_rates, train_verdict_seeds
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -201,11 +201,9 @@ def at_best_rates(name):
     """The learning-rate experiment (as on Figure 2's page): the grid's best rates at the full horizon, and the
     verdict seeds' Hessian ratios at them on the fresh batches ({t: (seeds, batches)}; None where the best rates are
     the ones used)."""
-    best, _ = verdicts.rates_at_full_horizon(name, config)
-    used = {opt: float(verdict_runs[name].lr[verdict_runs[name].runs(optimizer=opt)][0]) for opt in best}
-    if all(np.isclose(best[o], used[o]) for o in best):
+    best, _, runs = train_at_full_horizon_rates(name, config, verdict_runs[name])
+    if runs is None:
         return best, None
-    runs, _ = train_verdict_seeds(name, config, lr=best)
     per_batch = [condition_numbers(runs, iterations=table_iterations, batch=b)["diagonal"] for b in batches[1:-1]]
     return best, {t: np.stack([paired_ratios(runs, values)[0][:, k] for values in per_batch], axis=1)
                   for k, t in enumerate(table_iterations)}

@@ -47,7 +47,7 @@ from myst_nb import glue
 from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import evaluation_batches, paired_ratios, paired_values, smoothness_along
 from lintf_core.settings import get_setting
-from lintf_core.train import train_verdict_seeds
+from lintf_core.train import train_at_full_horizon_rates, train_verdict_seeds
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
@@ -155,11 +155,9 @@ def at_best_rates(name):
     """The learning-rate experiment (as on Figure 2's page): the grid's best rates at the full horizon, and the
     verdict seeds' smoothness ratios at them on the fresh batches ((seeds, batches); None where the best rates are
     the ones used)."""
-    best, _ = verdicts.rates_at_full_horizon(name, config)
-    used = {opt: float(verdict_runs[name].lr[verdict_runs[name].runs(optimizer=opt)][0]) for opt in best}
-    if all(np.isclose(best[o], used[o]) for o in best):
+    best, _, runs = train_at_full_horizon_rates(name, config, verdict_runs[name])
+    if runs is None:
         return best, None
-    runs, _ = train_verdict_seeds(name, config, lr=best)
     return best, np.stack([paired_ratios(runs, np.median(smoothness_along(runs, batch=b)["smoothness"], axis=1))[0]
                            for b in batches[1:-1]], axis=1)
 

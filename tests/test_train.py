@@ -172,3 +172,24 @@ def test_reference_loop_in_float64_starts_from_the_same_point():
     assert params64.dtype == torch.float64 and params32.dtype == torch.float32
     np.testing.assert_allclose(losses64, losses32, rtol=1e-4)
     np.testing.assert_allclose(params64.numpy(), params32.double().numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_the_learning_rate_experiment_trains_the_verdict_seeds_at_the_grids_best_rates():
+    """Figures 2, 4 and 5 diagnose a failing claim at the paper's rule applied at the full horizon: the best of Table
+    2's rate x 2^k (k = -5..4) by verdicts.grid_best, then the verdict seeds trained at those rates."""
+    from lintf_core import profiles, verdicts
+    from lintf_core.settings import get_setting
+    from lintf_core.train import learning_rate_grid, rates_at_full_horizon, train_at_full_horizon_rates, \
+        train_verdict_seeds
+
+    config = profiles.resolve("quick", n_iters=20, seeds=[0], verdict_seeds=[0, 1], horizon_seeds=[0], eval_every=10)
+    best = rates_at_full_horizon("setting1", config)
+    grid, grid_runs = learning_rate_grid("setting1", {**config, "grid_iters": 20, "grid_seeds": [0]}, range(-5, 5))
+    assert best == {opt: verdicts.grid_best(grid_runs, opt, grid[opt])["best"] for opt in grid}
+    assert all(any(np.isclose(best[opt], v) for v in grid[opt]) for opt in grid)
+    assert grid["adam"][5] == get_setting("setting1").learning_rate("adam", "paper")  # k = 0 is Table 2's rate
+    verdict_runs, _ = train_verdict_seeds("setting1", config)
+    found, used, runs = train_at_full_horizon_rates("setting1", config, verdict_runs)
+    assert found == best and used == {"sgd": 0.02, "adam": 0.02}  # the code's rates
+    assert sorted(set(runs.seed)) == [0, 1]
+    assert all(np.isclose(runs.lr[r], best[runs.optimizer[r]]) for r in range(runs.n_runs))
