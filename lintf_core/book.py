@@ -191,9 +191,9 @@ def _clock(seconds):
 
 
 # Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
-# two notebooks side by side on one thread each, as make book and nbval run them (an AMD EPYC), 2026-12-05: a plain
-# `make book` on a fresh clone of commit 042678d and its `make references` (quick; Figs. 12-14 pay for the depth grids
-# that Table 2 then reuses). Until this machine has built a profile once
+# two notebooks side by side on one thread each, as make book runs them: the last fresh clone's `make book` and
+# `make quick` (the README's "How long things take" says which commit; Figs. 12-14 pay for the depth grids that
+# Table 2 then reuses). Until this machine has built a profile once
 # (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
 # also set the order (longest first).
 MEASURED_SECONDS = {

@@ -431,4 +431,5 @@ def count_fields(hits, unit, note=""):
     interval = stats.binomtest(k, n).proportion_ci() if n else None
     ci = f"95% CI of the share [{interval.low:.2f}, {interval.high:.2f}]" if n else "no case"
     return {"n": f"{n} {unit}", "robust": sign_outcome(test),
-            "uncertainty": f"{k}/{n} {unit} (binomial test p = {test['p_above']:.2g}); {ci}" + (f"; {note}" if note else "")}
+            "uncertainty": f"{k}/{n} {unit} (binomial test p = {test['p_above']:.2g}); {ci}"
+                           + (f"; {note}" if note else "")}

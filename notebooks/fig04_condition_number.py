@@ -231,8 +231,10 @@ for name in settings:
             lr_text = f"SGDM {best['sgd']:g}, Adam {best['adam']:g} → {lr_outcome}"
         diagnosis = verdicts.diagnose(on_99["outcome"], fresh["outcome"], ratios.shape[0], conditions)
         robust_table.append({"setting": name, "iteration": t, "seeds": ratios.shape[0],
-                             "fresh batches: share where the claim holds": f"{fresh['share']:.0%} → {fresh['outcome']}",
-                             "median over batches of the median ratio": f"{np.median([c['median'] for c in fresh['comparisons']]):.3g}",
+                             "fresh batches: share where the claim holds":
+                                 f"{fresh['share']:.0%} → {fresh['outcome']}",
+                             "median over batches of the median ratio":
+                                 f"{np.median([c['median'] for c in fresh['comparisons']]):.3g}",
                              "authors' batch": verdicts.describe_comparison(authors) + f" → {authors['outcome']}",
                              "paper's protocol": f"{cells[(name, t)][1]}; {paper_test[(name, t)]['outcome']} at n = "
                                                  f"{paper_test[(name, t)]['n']}",

@@ -71,8 +71,8 @@ pair = ["sphere", "heavy_tailed"]
 # the code (`lintf_core/settings.py` records both). Everything else is as in Figures 2–4: paired seeds, the fixed
 # evaluation batch, gradient noise at the initialization of seed 1, $R_{\mathrm{med}}$ by the Hessian diagonal.
 # The figure draws the profile's seeds; the verdicts below rest on the verdict seeds
-# ({glue:text}`fig09_11_n_verdict_seeds` of them), trained with them. The heavy-tailed runs are Setting 3's runs of Figure 2, not trained again: the
-# heavy-tailed covariates *are* Setting 3's.
+# ({glue:text}`fig09_11_n_verdict_seeds` of them), trained with them. The heavy-tailed runs are Setting 3's runs of
+# Figure 2, not trained again: the heavy-tailed covariates *are* Setting 3's.
 
 # %%
 # The heavy-tailed covariates are Setting 3's (settings.py: the same law, rates, clipping and streams; tested), so its

@@ -293,7 +293,8 @@ rows += [
     {"claim": "Adam/SGD loss gap grows with depth, at the grid's best rates", "figure": "Fig. 12",
      "setting": depth_list, "paper": "more and more pronounced as L increases",
      "ours": "late-loss ratio SGDM/Adam " + ", ".join(f"{second['gap'][L]:.3g}" for L in depths)
-             + f" at {rates_text} ({profile} profile)", "verdict": second["verdict"]["gap"], **trend_fields(second, "gap")},
+             + f" at {rates_text} ({profile} profile)", "verdict": second["verdict"]["gap"],
+     **trend_fields(second, "gap")},
     {"claim": "loss decreases with depth, at the grid's best rates", "figure": "Fig. 12", "setting": depth_list,
      "paper": "for both SGD and Adam",
      "ours": "late loss SGDM " + ", ".join(f"{second['level'][L, 'sgd']:.3g}" for L in depths) + "; Adam "
@@ -384,10 +385,13 @@ if precision_table:
 precision_note = ("; the divergences at " + ", ".join(f"L={L}: " + (
     "float32 overflow (float64 trains)" if ok else "instability (float64 diverges too)") for L, ok in overflow.items())
     if overflow else "")
-for index, grid_index in [(0, 4), (1, 5), (3, 6)]:
-    rows[index]["diagnosis"] = verdicts.diagnose(
-        rows[index]["robust"], rows[index]["robust"], rows[index]["n"],
-        [("the grid's best rates", rows[grid_index]["robust"])]) + precision_note
+# each observation at Table 2's rates beside its own row at the grid's best rates (the noise has no such row)
+AT_GRID = ", at the grid's best rates"
+by_claim = {row["claim"]: row for row in rows}
+pairs = [(row, by_claim[row["claim"] + AT_GRID]) for row in rows if row["claim"] + AT_GRID in by_claim]
+for row, at_grid in pairs:
+    row["diagnosis"] = verdicts.diagnose(row["robust"], row["robust"], row["n"],
+                                         [("the grid's best rates", at_grid["robust"])]) + precision_note
 glue("fig12_14_precision", Markdown(
     "No run diverged, so precision is not in question." if not overflow else
     "Each depth's run that diverged first was re-run by the reference loop in float64 (the same float32 "
@@ -398,8 +402,8 @@ glue("fig12_14_precision", Markdown(
     + ("float32's overflow, not the optimizer's instability, at every depth where it happened."
        if all(overflow.values()) else "the optimizer's instability where float64 diverges too.")), display=False)
 diagnosis_table = [{"observation": row["claim"], "at Table 2's rates": f"{row['verdict']}; {row['robust']}",
-                    "at the grid's best rates": f"{rows[g]['verdict']}; {rows[g]['robust']}",
-                    "conclusion": row["diagnosis"]} for row, g in [(rows[0], 4), (rows[1], 5), (rows[3], 6)]]
+                    "at the grid's best rates": f"{at_grid['verdict']}; {at_grid['robust']}",
+                    "conclusion": row["diagnosis"]} for row, at_grid in pairs]
 display(Markdown("**Each observation diagnosed**\n\n"
                  + scorecard.markdown_table(diagnosis_table, columns=list(diagnosis_table[0]))))
 

@@ -121,7 +121,8 @@ def test_a_row_shown_without_a_diagnosis_gets_the_computed_one(monkeypatch):
                n="6 seeds", uncertainty="u", robust=verdicts.UNDECIDED)
     scorecard.show([row, {**row, "diagnosis": "holds only under the page's own condition"}])
     carried = shown[0][scorecard.MIME]
-    assert [r["diagnosis"] for r in carried] == ["undecided at n = 6 seeds", "holds only under the page's own condition"]
+    assert [r["diagnosis"] for r in carried] == ["undecided at n = 6 seeds",
+                                                 "holds only under the page's own condition"]
 
 
 def test_scorecard_rows_need_their_uncertainty():
