@@ -85,14 +85,15 @@ noise = {L: noise_at_init(f"depth{L}", n_samples=config["noise_samples"], batch_
                           true_batch=config["noise_true_batch"]) for L in depths}
 
 
-def reading(runs):
+def reading(runs, hessian_every):
     """The runs of every depth at one reading's learning rates ({L: Trajectories of the verdict seeds}): the loss
     gap, the loss level and the condition-number gap (rules: lintf_core/verdicts.py, stated below), and the figure's
-    runs (the profile's seeds among them) with their condition numbers along training."""
+    runs (the profile's seeds among them) with their condition numbers along training, every `hessian_every`
+    iterations (and at the table iterations)."""
     figure_runs = {L: runs[L].select([r for r in range(runs[L].n_runs) if runs[L].seed[r] in config["seeds"]])
                    for L in depths}
-    numbers = {L: condition_numbers(figure_runs[L], iterations=profiles.hessian_iterations(config, table_iterations))
-               for L in depths}
+    along = profiles.hessian_iterations({**config, "ablation_hessian_every": hessian_every}, table_iterations)
+    numbers = {L: condition_numbers(figure_runs[L], iterations=along) for L in depths}
     at_table = {L: condition_numbers(runs[L], iterations=table_iterations) for L in depths}
     late = {(L, opt): verdicts.late_losses(runs[L], opt) for L in depths for opt in OPTIMIZER_LABELS}
     gap = {L: verdicts.paired_gap(late[L, "sgd"], late[L, "adam"]) for L in depths}
@@ -133,9 +134,14 @@ all_seeds = sorted(set(config["seeds"]) | set(config["verdict_seeds"]))
 trained = {L: train_profile_readings(f"depth{L}", {**config, "seeds": all_seeds},
                                      {TABLE2: overrides.get(L), GRID: grid_rates[L]})
            for L in depths}  # both readings' runs of a depth in one batch (they share its prompts)
-readings = {name: reading({L: trained[L][name] for L in depths}) for name in (TABLE2, GRID)}
+# the second reading's figure draws R_med at a tenth of the horizon's stride at least (11 Hessians a run at paper
+# fidelity instead of 41): its verdicts read the table iterations, which both readings compute
+grid_hessian_every = max(config["ablation_hessian_every"], config["n_iters"] // 10)
+readings = {name: reading({L: trained[L][name] for L in depths}, every)
+            for name, every in ((TABLE2, config["ablation_hessian_every"]), (GRID, grid_hessian_every))}
 runs, numbers = readings[TABLE2]["runs"], readings[TABLE2]["numbers"]  # the verdict seeds; the figure's Hessians
 glue("fig12_14_n_verdict_seeds", len(all_seeds), display=False)
+glue("fig12_14_grid_hessian_every", grid_hessian_every, display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plots.ablation_panels([(f"L={L}", readings[TABLE2]["figure_runs"][L], noise[L], numbers[L])
@@ -172,8 +178,8 @@ plots.plt.close(fig)
 # :name: fig12-14-grid
 #
 # The second reading: the same depths at the learning rates the grid search found best ({glue:md}`fig12_14_grid_rates`).
-# One row per depth. Left: evaluation loss (SGDM black, Adam red); right: $R_{\mathrm{med}}$ along training. Fidelity:
-# {glue:md}`fig12_14_caption`.
+# One row per depth. Left: evaluation loss (SGDM black, Adam red); right: $R_{\mathrm{med}}$ along training, a
+# Hessian every {glue:text}`fig12_14_grid_hessian_every` iterations. Fidelity otherwise: {glue:md}`fig12_14_caption`.
 # ```
 
 # %% [markdown]
@@ -332,8 +338,15 @@ if diverged_text:
     L, r = min(((L, r) for L in depths for r in range(runs[L].n_runs) if not np.isfinite(runs[L].eval_loss[r]).all()),
                key=lambda pair: divergence_iteration(*pair))
     opt = runs[L].optimizer[r]
+    # each re-run lasts PAST_DIVERGENCE iterations beyond the engine's divergence (within the profile's reference
+    # length): enough to see whether it diverges too, at ~20 (float32) to ~86 (float64) ms a reference step at L = 8
+    PAST_DIVERGENCE = 500
+
+    def re_run_horizon(t_div):
+        return min(config["n_iters"], config["reference_iters"], t_div + PAST_DIVERGENCE)
+
     _, _, evaluations = reference_train(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
-                                        min(config["n_iters"], config["reference_iters"]),
+                                        re_run_horizon(divergence_iteration(L, r)),
                                         batch_size=config["batch_size"], eval_every=config["eval_every"],
                                         stop_at_divergence=True)
     reference_means = np.array([m for _, m, _ in evaluations])
@@ -344,9 +357,7 @@ if diverged_text:
             continue
         r_div = min(diverged_runs, key=lambda r: divergence_iteration(L_div, r))
         t_div = divergence_iteration(L_div, r_div)
-        # three times as long as float32 lasted (at least 500 iterations): long enough to tell overflow from
-        # instability, at ~86 ms a float64 step of the reference loop at L = 8
-        horizon = min(config["n_iters"], config["reference_iters"], max(500, 3 * t_div))
+        horizon = re_run_horizon(t_div)
         _, _, evaluations64 = reference_train(f"depth{L_div}", runs[L_div].optimizer[r_div],
                                               int(runs[L_div].seed[r_div]), float(runs[L_div].lr[r_div]), horizon,
                                               batch_size=config["batch_size"], eval_every=config["eval_every"],
@@ -395,8 +406,8 @@ for row, at_grid in pairs:
 glue("fig12_14_precision", Markdown(
     "No run diverged, so precision is not in question." if not overflow else
     "Each depth's run that diverged first was re-run by the reference loop in float64 (the same float32 "
-    "initialization and prompts, double-precision arithmetic) for three times as many iterations as float32 "
-    "lasted (at least 500): "
+    f"initialization and prompts, double-precision arithmetic) until {PAST_DIVERGENCE} iterations past the one "
+    f"where float32 diverged: "
     + "; ".join(f"at {t['depth']} ({t['run (first to diverge)']}) it {t['float64 (reference loop)']}"
                 for t in precision_table) + ". So the divergence is "
     + ("float32's overflow, not the optimizer's instability, at every depth where it happened."
