@@ -7,34 +7,29 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export LINTF_CACHE_DIR ?= $(CURDIR)/.cache/results
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-# pip installs without byte-compiling every file it unpacks (torch's thousands: ~45 s of a fresh setup, measured
-# 2026-12-01); each module is compiled instead on its first import and its .pyc kept, which a PYTHONDONTWRITEBYTECODE
-# in the environment (set on this project's machines) would forbid, so every later process would compile it again.
+# pip installs without byte-compiling every file it unpacks (torch's thousands are most of a fresh setup); each module
+# is compiled instead on its first import and its .pyc kept, which a PYTHONDONTWRITEBYTECODE in the environment (set on
+# this project's machines) would forbid, so every later process would compile it again.
 unexport PYTHONDONTWRITEBYTECODE
-# numba's compiled kernels (lintf_core/fast.py), compiled once per machine
+# numba's compiled kernels (lintf_core/engine/, sampler.py), compiled once per machine and per version of their sources
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
-# LLVM's optimisation level 1 for them instead of numba's default 3: measured 2026-12-01, the same bits (losses,
-# gradients, Hessians of Setting 1 and L = 8; every nbval check of the quick references) and the same speed, and a
-# cold compile of the Hessian kernels 60 -> 35 s (level 0 is ~100x slower to run).
+# LLVM's optimisation level 1 for them instead of numba's default 3: the same bits and speed, a shorter cold compile
+# (level 0 is far slower to run).
 export NUMBA_OPT ?= 1
 # The same numbers on every x86-64 machine with AVX2, Intel or AMD: torch's own kernels, MKL, numpy's loops, OpenBLAS
-# and numba's LLVM otherwise pick their code path by CPU (AVX-512 on one machine, AVX2 on another; LLVM also tunes
-# unrolling per CPU model), and under fastmath and in reductions that changes the last bits, which grow through the
-# chaotic training runs until the nbval references no longer match (seen: verdicts flipped between two machines). So
-# the code path is fixed: AVX2 for torch (its own kernels and oneDNN's); MKL's COMPATIBLE branch, the one it keeps on
-# non-Intel CPUs too (MKL ignores its AVX2 branch on an AMD CPU and falls back to its own choice: on 2026-12-01 an AMD
-# EPYC moved 10 of the 13 check cells of references made on an Intel CPU, Fig. 2's reference loop included; its cost,
-# measured: Fig. 15's training step, whose pre-layer is torch matmuls, 41 -> 56 ms on one thread); numpy's
-# loops without AVX-512; OpenBLAS's Haswell kernels; numba compiled for a Haswell (its default features only: the
-# empty feature list). `make bench` runs without these (each library at the CPU's native speed).
+# and numba's LLVM otherwise pick their code path by CPU, and under fastmath and in reductions that changes the last
+# bits, which grow through the chaotic training runs until the nbval references no longer match. So the code path is
+# fixed: AVX2 for torch (its own kernels and oneDNN's); MKL's COMPATIBLE branch, the one it keeps on non-Intel CPUs
+# too (it ignores its AVX2 branch on an AMD CPU); numpy's loops without AVX-512; OpenBLAS's Haswell kernels; numba
+# compiled for a Haswell (its default features only: the empty feature list). `make bench` runs without these (each
+# library at the CPU's native speed). History: PERFORMANCE.md.
+CODE_PATH := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE \
+	NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR OPENBLAS_CORETYPE=Haswell NUMBA_CPU_NAME=haswell \
+	NUMBA_CPU_FEATURES=
+CODE_PATH_NAMES := $(foreach pair,$(CODE_PATH),$(firstword $(subst =, ,$(pair))))
 ifeq ($(shell uname -m),x86_64)
-export ATEN_CPU_CAPABILITY ?= avx2
-export ONEDNN_MAX_CPU_ISA ?= AVX2
-export MKL_CBWR ?= COMPATIBLE
-export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
-export OPENBLAS_CORETYPE ?= Haswell
-export NUMBA_CPU_NAME ?= haswell
-export NUMBA_CPU_FEATURES ?=
+# each NAME=value of CODE_PATH exported as `export NAME ?= value` (a value already in the environment is kept)
+$(foreach pair,$(CODE_PATH),$(eval export $(firstword $(subst =, ,$(pair))) ?= $(word 2,$(subst =, ,$(pair)))))
 endif
 
 # One thread per process; the cores are used by processes side by side instead: make book runs one notebook per core
@@ -111,8 +106,7 @@ references: $(STAMP)
 	$(PY) -m lintf_core book --references --jobs $(JOBS)
 
 bench: $(STAMP)
-	env -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA -u MKL_CBWR -u NPY_DISABLE_CPU_FEATURES -u OPENBLAS_CORETYPE -u NUMBA_CPU_NAME \
-	  -u NUMBA_CPU_FEATURES -u OMP_NUM_THREADS -u MKL_NUM_THREADS -u NUMBA_NUM_THREADS $(PY) -m lintf_core bench
+	env $(addprefix -u ,$(CODE_PATH_NAMES) OMP_NUM_THREADS MKL_NUM_THREADS NUMBA_NUM_THREADS) $(PY) -m lintf_core bench
 
 # JupyterLab on localhost with the lintf kernel: jupytext opens every notebooks/*.py as a notebook (edit, re-run,
 # save back to the .py). Ctrl-C stops it. (--allow-root: containers run as root; harmless otherwise.)

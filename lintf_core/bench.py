@@ -11,26 +11,26 @@ import math
 import statistics
 import time
 
+import numpy as np
 import torch
 
-from . import cache
+from . import cache, engine
 from .data import EVAL, INIT, TRAIN, PromptStream, child_seed, input_matrix
+from .model import transcription
+from .sampler import sample_statistics
 from .settings import get_setting
 
 
 def reference_forward(params, Z):
-    """A direct transcription of Eq. (7)-(8) for one run. params: (L, 2, d, d) sparse blocks; Z: (B, d+1, n+1)."""
+    """model.transcription (Eq. (7)-(8) as printed) for one run's sparse blocks params (L, 2, d, d), embedded as the
+    authors' code does (P_full = [[P, 0], [0, 1]], Q_full = [[Q, 0], [0, 0]]); Z: (B, d+1, n+1)."""
     L, _, d, _ = params.shape
-    n = Z.shape[-1] - 1
-    M = torch.eye(n + 1, dtype=Z.dtype)
-    M[n, n] = 0.0
-    for layer in range(L):
-        P = torch.zeros(d + 1, d + 1, dtype=Z.dtype)
-        P[d, d] = 1.0
-        P = P + torch.nn.functional.pad(params[layer, 0], (0, 1, 0, 1))
-        Q = torch.nn.functional.pad(params[layer, 1], (0, 1, 0, 1))
-        Z = Z + (P @ Z @ M @ (Z.transpose(-1, -2) @ Q @ Z)) / n
-    return -Z[:, d, n]
+    corner = torch.zeros(d + 1, d + 1, dtype=Z.dtype)
+    corner[d, d] = 1.0
+    # built layer by layer as transcription reads them (the order autograd sums the gradient in, so the bits)
+    P_layers = (corner + torch.nn.functional.pad(params[layer, 0], (0, 1, 0, 1)) for layer in range(L))
+    Q_layers = (torch.nn.functional.pad(params[layer, 1], (0, 1, 0, 1)) for layer in range(L))
+    return transcription(P_layers, Q_layers, Z)
 
 
 def reference_per_prompt_loss(params, prompts):
@@ -54,11 +54,22 @@ def reference_train(setting, optimizer, seed, lr, n_iters, batch_size=None, clip
                   n_iters=n_iters, batch_size=batch_size, clip=clip, eval_every=eval_every,
                   eval_batch_size=eval_batch_size, eval_seed=eval_seed, stop_at_divergence=stop_at_divergence,
                   **({"dtype": str(dtype)} if dtype != torch.float32 else {}),
-                  code=[inspect.getsource(f) for f in (_reference_train, reference_per_prompt_loss, reference_forward)])
+                  code=[inspect.getsource(f) for f in (_reference_train, reference_per_prompt_loss, reference_forward,
+                                                       transcription)])
     result = cache.cached(config, lambda: dict(zip(("params", "losses", "evaluations"), _reference_train(
         setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
         stop_at_divergence, dtype))), use_cache)
     return result["params"], result["losses"], [tuple(e) for e in result["evaluations"]]
+
+
+def reference_evaluations(setting, optimizer, seed, lr, n_iters, config, **options):
+    """The cross-check of one engine run: reference_train on the run's setting, optimizer, seed and rate at a
+    resolved profile's batch size and evaluation stride (`options`: stop_at_divergence, dtype, ...). Returns
+    {"iterations", "mean", "median"}: the evaluations as arrays (its last iteration is where it ended)."""
+    _, _, evaluations = reference_train(setting, optimizer, seed, lr, n_iters, batch_size=config["batch_size"],
+                                        eval_every=config["eval_every"], **options)
+    iterations, mean, median = (np.array(column) for column in zip(*evaluations))
+    return {"iterations": iterations, "mean": mean, "median": median}
 
 
 def _reference_train(setting, optimizer, seed, lr, n_iters, batch_size, clip, eval_every, eval_batch_size, eval_seed,
@@ -152,7 +163,8 @@ def run_diagnostics(setting="setting1", rounds=3):
     several runs per call as the figures batch them; stochastic gradients per second for the noise histogram
     (batches of 1,000), against one reference backward pass per batch."""
     from .data import prompt_statistics
-    from .diagnostics import gradient_noise, hessians
+    from .diagnostics import gradient_noise
+    from .engine import hessians
     from .model import Architecture, init_params
 
     s = get_setting(setting)
@@ -207,22 +219,22 @@ def _alternating_ratio(new, old, rounds):
 
 def run_models(rounds=3):
     """Per run-step cost of one training gradient (B = 1000 fresh prompts, drawn inside the timing) for the models
-    beyond Setting 1, against the autograd paths of model.py (the engine before the fused kernels): the L = 8,
-    d = 20, N = 60 model (fast.py against the autograd statistics path) and the token-level softmax and
-    Gaussian-kernel models of Fig. 7 (fast_tokens.py against autograd at token level). 6 runs on 3 seeds' batches,
-    as the figures train them."""
-    from . import fast, fast_tokens
-    from .data import sample_statistics, stack_prompts
-    from .model import Architecture, init_params, loss_and_grad, model_input
+    beyond Setting 1, against the engine's autograd path (engine/autograd.py, the engine before the compiled
+    kernels): the L = 8, d = 20, N = 60 model (engine/sparse.py against the autograd statistics path) and the
+    token-level softmax and Gaussian-kernel models of Fig. 7 (engine/tokens.py against autograd at token level).
+    6 runs on 3 seeds' batches, as the figures train them."""
+    from .data import stack_prompts
+    from .engine.autograd import loss_and_grad
+    from .model import Architecture, init_params, model_input
 
     seeds, run_seed = range(3), torch.tensor([0, 0, 1, 1, 2, 2])
     large = get_setting("large")
     arch = Architecture.of(large)
     theta = init_params(arch, seeds, large.init_std)[run_seed]
     streams = [PromptStream(large, s, TRAIN) for s in seeds]
-    fast.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy())  # compiled-code warm-up
+    engine.sparse.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy())  # compile warm-up
     t, ratio = _alternating_ratio(
-        lambda: fast.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy()),
+        lambda: engine.sparse.loss_and_grad(theta, arch, sample_statistics(streams, 1000), run_seed.numpy()),
         lambda: loss_and_grad(theta, arch, sample_statistics(streams, 1000).select(run_seed)), rounds)
     print(f"  L=8, d=20, N=60 (6,400 parameters): fused {1e3 * t / 6:6.1f} ms per run-step, "
           f"{ratio:.1f}x the autograd statistics path")
@@ -235,7 +247,7 @@ def run_models(rounds=3):
 
         def fused():
             prompts = stack_prompts([stream.sample(1000) for stream in streams])
-            fast_tokens.loss_and_grad(theta, arch, prompts, run_seed.numpy())
+            engine.tokens.loss_and_grad(theta, arch, prompts, run_seed.numpy())
 
         def autograd():
             prompts = stack_prompts([stream.sample(1000) for stream in streams])
@@ -252,12 +264,11 @@ def run_models(rounds=3):
 
 def _run_fig15(rounds):
     """Fig. 15's model (learned pre-layer, full P, Q; B = 2,000): a training gradient of 4 runs
-    (fast.loss_and_grad_full against autograd through model.py) and one exact Hessian on a 1,000-prompt batch
-    (fast.hessians against torch.func's forward-over-reverse on model.py)."""
-    from . import fast
+    (engine/full.py against autograd, engine/autograd.py) and one exact Hessian on a 1,000-prompt batch (the compiled
+    forward-over-reverse against torch.func's on engine/autograd.py)."""
     from .data import stack_prompts
-    from .diagnostics import autograd_hessians
-    from .model import Architecture, init_params, loss_and_grad
+    from .engine import autograd
+    from .model import Architecture, init_params
 
     nonlinear = get_setting("nonlinear")
     arch = Architecture.of(nonlinear)
@@ -267,16 +278,16 @@ def _run_fig15(rounds):
     def batch():
         return stack_prompts([stream.sample(nonlinear.batch_size) for stream in streams])
 
-    fast.loss_and_grad_full(theta, arch, batch())  # compiled-code warm-up
-    t, ratio = _alternating_ratio(lambda: fast.loss_and_grad_full(theta, arch, batch()),
-                                  lambda: loss_and_grad(theta, arch, batch()), rounds)
+    engine.full.loss_and_grad_full(theta, arch, batch())  # compiled-code warm-up
+    t, ratio = _alternating_ratio(lambda: engine.full.loss_and_grad_full(theta, arch, batch()),
+                                  lambda: autograd.loss_and_grad(theta, arch, batch()), rounds)
     print(f"  Fig. 15's model ({arch.n_params} parameters, B = {nonlinear.batch_size:,}): fused {1e3 * t / 4:6.2f} ms "
-          f"per run-step, {ratio:.1f}x autograd through model.py")
+          f"per run-step, {ratio:.1f}x autograd (engine/autograd.py)")
     prompts = PromptStream(nonlinear, 99, EVAL).sample(1000)
-    fast.hessians(theta[:1], arch, prompts)
-    t_hessian, hessian_ratio = _alternating_ratio(lambda: fast.hessians(theta[:1], arch, prompts),
-                                                  lambda: autograd_hessians(theta[:1], arch, prompts), rounds)
+    engine.hessians(theta[:1], arch, prompts)
+    t_hessian, hessian_ratio = _alternating_ratio(lambda: engine.hessians(theta[:1], arch, prompts),
+                                                  lambda: autograd.hessians(theta[:1], arch, prompts), rounds)
     print(f"  exact Hessians of Fig. 15's model (1,000 prompts): {1 / t_hessian:5.2f}/s, {hessian_ratio:.1f}x "
-          f"torch.func forward-over-reverse on model.py")
+          f"torch.func forward-over-reverse (engine/autograd.py)")
     return {"fig15_fused_ms": 1e3 * t / 4, "fig15_speedup": ratio, "fig15_hessians_per_s": 1 / t_hessian,
             "fig15_hessian_speedup": hessian_ratio}

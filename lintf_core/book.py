@@ -190,24 +190,11 @@ def _clock(seconds):
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-# Each notebook's measured time from an empty result cache on this project's 2-core machines, numba's kernels compiled,
-# two notebooks side by side on one thread each, as make book runs them: the last fresh clone's `make book` and
-# `make quick` (the README's "How long things take" says which commit; Figs. 12-14 pay for the depth grids that
-# Table 2 then reuses). Until this machine has built a profile once
-# (_build/timings-*.json), what is left is forecast from these, scaled by how fast this build has gone so far; they
-# also set the order (longest first).
-MEASURED_SECONDS = {
-    "quick": {"fig02_adam_vs_sgd": 80, "fig03_gradient_noise": 12, "fig04_condition_number": 67,
-              "fig05_directional_smoothness": 8, "fig07_attention_variants": 42,
-              "fig08_parametrization_and_scale": 39, "fig09_11_covariate_tails": 58, "fig12_14_depth": 121,
-              "fig15_nonlinear_regression": 38, "fig16_generalized_smoothness": 39,
-              "poster_kernels_convergence": 29, "poster_landscape": 11, "table2_learning_rates": 16},
-    "paper": {"fig02_adam_vs_sgd": 1007, "fig03_gradient_noise": 25, "fig04_condition_number": 157,
-              "fig05_directional_smoothness": 89, "fig07_attention_variants": 300,
-              "fig08_parametrization_and_scale": 830, "fig09_11_covariate_tails": 444, "fig12_14_depth": 1096,
-              "fig15_nonlinear_regression": 1169, "fig16_generalized_smoothness": 25,
-              "poster_kernels_convergence": 117, "poster_landscape": 13, "table2_learning_rates": 106},
-}
+# Each notebook's time from an empty result cache, two notebooks side by side on one thread each as make book runs
+# them, from the last fresh-clone builds on this project's machines (kept as data beside this module; PERFORMANCE.md
+# says which build). Until this machine has built a profile once (_build/timings-*.json), what is left is forecast
+# from these, scaled by how fast this build has gone so far; they also set the order (longest first).
+MEASURED_SECONDS = json.loads((Path(__file__).with_name("notebook_seconds.json")).read_text())
 
 
 def _left(remaining, timings, done, measured=None, jobs=1, running=None):
@@ -249,7 +236,7 @@ def longest_first(sources, timings, measured):
 
 
 # Every notebook's kernel computes on one thread, and a build runs one notebook per core side by side. On these 2-core
-# machines that beat one notebook at a time on 2 threads (measured: README, "How long things take"): a kernel's
+# machines that beat one notebook at a time on 2 threads (PERFORMANCE.md): a kernel's
 # start, imports, plotting and per-iteration Python use one core however many threads there are, and the compiled
 # kernels split 6-12 runs unevenly over 2 threads. One thread also gives every machine the same numbers whatever its
 # core count (the Makefile sets the same for nbval, the unit tests and make references).
@@ -276,9 +263,8 @@ def _write_json(path, value):
 
 
 # Seconds between the starts of two notebooks' processes. Each one's kernel manager picks free TCP ports and its kernel
-# binds them a second or two later; two picking at once can draw the same port (seen 2026-12-05 at the start of a
-# paper build: "ZMQError: Address already in use" in one kernel's heartbeat; on its shell or iopub port the kernel
-# would not start).
+# binds them a second or two later; two picking at once can draw the same port ("ZMQError: Address already in use";
+# on its shell or iopub port the kernel would not start).
 KERNEL_START_GAP = 5.0
 
 

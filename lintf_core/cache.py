@@ -22,8 +22,8 @@ from . import __version__
 
 MAGIC = b"LINTF-CACHE-1\n"
 ROOT = Path(__file__).resolve().parent.parent
-# Modules whose code changes the numbers; editing any of them invalidates every entry.
-NUMERIC_MODULES = ("settings", "data", "model", "fast", "fast_tokens", "optim", "train", "diagnostics")
+# The code that changes the numbers, files and whole folders of lintf_core: editing any of it invalidates every entry.
+NUMERIC_CODE = ("settings.py", "data.py", "sampler.py", "model.py", "engine", "optim.py", "train.py", "diagnostics.py")
 # The code path each library computes with (the Makefile fixes them on x86-64; README, "When CI's nbval fails"):
 # they move last bits, so a result computed under other values is another result and must not be served.
 CODE_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "NPY_DISABLE_CPU_FEATURES",
@@ -34,19 +34,35 @@ def cache_dir():
     return Path(os.environ.get("LINTF_CACHE_DIR", ROOT / ".cache" / "results"))
 
 
-def code_version():
+def numeric_files(package=None):
+    """Every file of NUMERIC_CODE under `package` (default: lintf_core), folders expanded to their .py files, in a
+    fixed order. A missing path is an error: a renamed module must not silently drop out of the key."""
+    package = Path(package or Path(__file__).parent)
+    files = []
+    for name in NUMERIC_CODE:
+        path = package / name
+        if path.is_dir():
+            files += sorted(path.rglob("*.py"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"cache.NUMERIC_CODE names {name}, which is not in {package}")
+    return files
+
+
+def code_version(package=None):
+    """The lintf_core version and a hash of the numeric code (path and content of every file)."""
+    package = Path(package or Path(__file__).parent)
     digest = hashlib.sha256(__version__.encode())
-    for name in NUMERIC_MODULES:
-        path = Path(__file__).with_name(f"{name}.py")
-        if path.exists():
-            digest.update(path.read_bytes())
+    for path in numeric_files(package):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 def thread_counts():
     """The threads torch and numba compute with: a reduction split over threads sums in another order, so the last
-    bits (and the chaotic runs grown from them) depend on the count (measured 2026-12-01: 1 and 2 threads on one
-    machine gave different check numbers for Figs. 8 and 9-11; a result cached at one count was served at the other)."""
+    bits (and the chaotic runs grown from them) depend on the count: a result cached at one count must not be served
+    at another."""
 
     import numba
 

@@ -1,4 +1,4 @@
-"""Random linear-regression prompts (Section 3.1, Table 1; paper-facts §4).
+"""Random linear-regression prompts (Section 3.1, Table 1).
 
 A prompt is N context pairs (x_i, y_i = <w, x_i>) and a query x_{N+1}, with w ~ N(0, I_d) drawn per prompt and no
 label noise. The query covariate comes from the same distribution as the context covariates.
@@ -26,9 +26,6 @@ INIT, TRAIN, EVAL, NOISE, TRUE_GRADIENT, TARGET = 0, 1, 2, 3, 4, 5
 TARGET_MLP_SEED = 7  # the authors create their target MLP once, under seed 7
 # How training batches are drawn: what the model sees of each prompt directly, or every prompt (PromptStream)
 SAMPLERS = ("statistics", "prompts")
-# Spare (normal, uniform) pairs per batch for the Bartlett chi-squares' rejected candidates: a fixed number plus a
-# fraction of the candidates (rejected, measured: 0.34 % of them at N = 20, 2.1 % at N = 5)
-SPARE_PAIRS, SPARE_FRACTION = 64, 0.05
 
 
 def child_seed(seed, purpose):
@@ -109,10 +106,6 @@ class PromptStream:
         self.np_rng = np.random.default_rng(state)
         self.feature = target_mlp(setting.d, setting.target_hidden) if setting.target == "mlp" else None
 
-    def sample_statistics(self, batch_size):
-        """PromptStatistics of `batch_size` fresh prompts (see sample_statistics below)."""
-        return sample_statistics([self], batch_size).select(0)
-
     def sample(self, batch_size):
         s = self.setting
         x = sample_covariates((batch_size, s.n_context + 1), s.d, s.covariates, self.generator, self.np_rng,
@@ -127,9 +120,8 @@ EVAL_STREAMS = ("book", "authors")
 
 
 def authors_evaluation_batch(setting, batch_size=1000, seed=99):
-    """The evaluation batch exactly as the authors' plot_loss / plot_condition_number / plot_smoothness draw it
-    (paper-facts §4b): torch's and numpy's global generators seeded with `seed`, then generate_data's draws in its
-    order: w (B, d), the context covariates (B, N, d), the query covariates (B, 1, d), all normal_(0, 1) from torch's
+    """The evaluation batch exactly as the authors' plot_loss / plot_condition_number / plot_smoothness draw it:
+    torch's and numpy's global generators seeded with `seed`, then generate_data's draws in its order: w (B, d), the context covariates (B, N, d), the query covariates (B, 1, d), all normal_(0, 1) from torch's
     CPU generator; for gamma covariates the squared radii np.random.gamma(k, sqrt(10 / k)) for the context (B, N)
     and then the query (B, 1) from numpy's legacy generator, as float32, square-rooted; sphere and gamma covariates
     are divided by their norms first. Private generators seeded alike give the same numbers without touching the
@@ -161,59 +153,6 @@ def evaluation_prompts(setting, stream="book", batch_size=1000, seed=99):
     if stream == "authors":
         return authors_evaluation_batch(setting, batch_size, seed)
     return PromptStream(setting, seed, EVAL).sample(batch_size)
-
-
-def sample_statistics(streams, batch_size):
-    """One batch of `batch_size` fresh prompts from each stream, as PromptStatistics with a leading stream axis:
-    what a linear-attention model sees of them, drawn directly where the law allows it (the same law as
-    prompt_statistics(stream.sample(batch_size)), another random stream). Gaussian covariates and a linear target:
-    N S ~ Wishart(N, I_d) by the Bartlett decomposition, N S = A A^T with A lower triangular, A_ii^2 ~ chi^2(N - i)
-    (i = 0..d-1) and A_ij ~ N(0, 1) below the diagonal: d(d+1)/2 numbers per prompt instead of N d. With w and the
-    query covariate ~ N(0, I_d): b = S w and c = w^T S w, as y_i = <w, x_i>, and the target <w, x_query>. Spherical
-    and heavy-tailed covariates: each prompt's covariates g/|g| (times sqrt(s), s ~ Gamma) are formed and only S, b, c
-    and the query kept. Nonlinear targets: the prompts are drawn and their statistics computed.
-    The normals come in bulk from each stream's torch generator (its vectorised sampler: 3.4 ns a number here,
-    against 7.5-10 ns for numpy's, measured 2026-12-05), the uniforms and Gamma scales from its numpy generator
-    (uniforms: 1.8 ns against torch's 2.8), in float32; compiled code then draws the chi-squares from those numbers
-    (Marsaglia and Tsang's method: ~0.3 against 0.48 ms for numpy's Gamma, 6,000 prompts, measured 2026-12-05) and
-    forms the statistics (fast.gaussian_statistics, radial_statistics)."""
-    s = streams[0].setting
-    if s.target != "linear" or (s.covariates == "normal" and s.n_context < s.d):
-        return stack_statistics([prompt_statistics(stream.sample(batch_size)) for stream in streams])
-    from . import fast
-
-    d, N, D = s.d, s.n_context, len(streams)
-    G, z_query = np.empty((D, d + 1, d + 1, batch_size), np.float32), np.empty((D, d + 1, batch_size), np.float32)
-    target = np.empty((D, batch_size), np.float32)
-    if s.covariates == "normal":
-        # per prompt: w, the query x, A's entries below the diagonal and one candidate normal and uniform per
-        # chi-square; then spare pairs for the rejected candidates (fast.gaussian_statistics), as extra rows
-        per_prompt = 3 * d + d * (d - 1) // 2
-        spares = SPARE_PAIRS + int(SPARE_FRACTION * batch_size * d)
-        normals = np.empty((D, batch_size + -(-spares // per_prompt), per_prompt), np.float32)
-        uniforms = np.empty((D, batch_size + -(-spares // d), d), np.float32)
-        for i, stream in enumerate(streams):
-            torch.from_numpy(normals[i]).normal_(generator=stream.generator)
-            stream.np_rng.random(out=uniforms[i], dtype=np.float32)
-        chi2 = np.empty((D, d, batch_size))
-        missing = fast.gaussian_statistics(normals, uniforms, N, chi2, G, z_query, target, True)
-        for i in np.flatnonzero(missing):  # a batch's spares ran out (not seen at the settings' sizes): numpy's Gamma
-            j, e = np.nonzero(np.isnan(chi2[i]))
-            chi2[i, j, e] = 2 * streams[i].np_rng.standard_gamma((N - j) / 2)
-            one = slice(i, i + 1)
-            fast.gaussian_statistics(normals[one], uniforms[one], N, chi2[one], G[one], z_query[one], target[one],
-                                     False)
-    else:
-        normals = np.empty((D, batch_size, (N + 2) * d), np.float32)
-        for i, stream in enumerate(streams):
-            torch.from_numpy(normals[i]).normal_(generator=stream.generator)
-        radii_squared = np.ones((D, batch_size, N + 1), np.float32)
-        if s.covariates == "gamma":
-            for i, stream in enumerate(streams):
-                stream.np_rng.standard_gamma(s.gamma_shape, out=radii_squared[i], dtype=np.float32)
-            radii_squared *= np.float32(s.gamma_scale)
-        fast.radial_statistics(normals, radii_squared, N, G, z_query, target)
-    return PromptStatistics(torch.from_numpy(G), torch.from_numpy(z_query), torch.from_numpy(target))
 
 
 def input_matrix(prompts):

@@ -14,20 +14,11 @@ from scipy import sparse as scipy_sparse
 from scipy import stats as scipy_stats
 from tqdm import tqdm
 
-from . import cache, fast, fast_tokens
-from .data import NOISE, TRUE_GRADIENT, Prompts, PromptStatistics, PromptStream, evaluation_prompts
+from . import cache, engine
+from .data import NOISE, TRUE_GRADIENT, PromptStream, evaluation_prompts
 from .errors import ParameterError, check_positive
-from .model import Architecture, init_params, loss, loss_and_grad, model_input, per_prompt_loss
+from .model import Architecture, init_params, model_input
 from .settings import Setting, get_setting
-
-def _loss_and_grad(theta, arch, data):
-    """model.loss_and_grad, by the fused kernel (fast.py) where it applies."""
-    if fast.supports(arch) and isinstance(data, PromptStatistics):
-        return fast.loss_and_grad(theta, arch, data)
-    if fast.supports_full(arch) and isinstance(data, Prompts):
-        return fast.loss_and_grad_full(theta, arch, data)
-    return loss_and_grad(theta, arch, data)
-
 
 def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     """The gradient at theta (n_params,) of the loss on one batch of n_prompts fresh prompts (accumulated in
@@ -36,7 +27,7 @@ def true_gradient(setting, arch, theta, n_prompts, seed, chunk=20000):
     total, done = torch.zeros_like(theta), 0
     while done < n_prompts:
         size = min(chunk, n_prompts - done)
-        _, grad = _loss_and_grad(theta[None], arch, model_input(arch, stream.sample(size)))
+        _, grad = engine.loss_and_grad(theta[None], arch, model_input(arch, stream.sample(size)))
         total += grad[0] * size
         done += size
     return total / n_prompts
@@ -55,7 +46,7 @@ def gradient_noise(setting, arch, theta, n_samples, batch_size, true_batch, seed
         for field in ("x", "w", "x_query"):
             value = getattr(prompts, field)
             setattr(prompts, field, value.reshape(size, batch_size, *value.shape[1:]))
-        _, grads = _loss_and_grad(theta.expand(size, -1), arch, model_input(arch, prompts))
+        _, grads = engine.loss_and_grad(theta.expand(size, -1), arch, model_input(arch, prompts))
         norms.append((grads - reference).norm(dim=1))
     return torch.cat(norms).numpy()
 
@@ -94,29 +85,6 @@ def tail_statistics(samples, quantiles=(0.99, 0.999)):
     return out
 
 
-def hessians(theta, arch, data):
-    """The exact Hessian of the loss on `data` for every run: (runs, n_params, n_params).
-    data: PromptStatistics or Prompts shared by all runs. The authors' parametrization and Fig. 15's model go through
-    the fused kernels (fast.hessians: forward-over-reverse, all runs in one call; Fig. 15's ~1.7 s a Hessian on one
-    thread), every other model through autograd_hessians."""
-    if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
-                                                                        and isinstance(data, Prompts)):
-        return fast.hessians(theta, arch, data)
-    return autograd_hessians(theta, arch, data)
-
-
-def autograd_hessians(theta, arch, data, chunk=16):
-    """hessians through torch.func on model.py: forward-over-reverse, the Jacobian-vector products of the gradient
-    with the unit vectors, `chunk` at a time (measured on Fig. 15's model, 386 parameters, 1,000 prompts: ~7 s a
-    Hessian at chunk 16 against ~9 s reverse-over-reverse at its best chunk, 64; larger chunks are slower)."""
-    out = []
-    for row in theta:
-        gradient = torch.func.grad(lambda t: loss(t[None], arch, data)[0])
-        out.append(torch.func.vmap(lambda v: torch.func.jvp(gradient, (row,), (v,))[1], chunk_size=chunk)(
-            torch.eye(row.numel(), dtype=row.dtype)))
-    return torch.stack(out)
-
-
 def robust_condition_number(H, method="diagonal"):
     """R_med = max / median, per matrix of H (..., p, p).
     method "diagonal": |diag H| (Jiang et al.'s approximation, as in the authors' code; the median of an even
@@ -135,20 +103,6 @@ def robust_condition_number(H, method="diagonal"):
     else:
         raise ValueError(f"method: got {method!r}; allowed: diagonal, eigenvalues")
     return values.max(dim=-1).values / values.median(dim=-1).values
-
-
-def directional_smoothness(theta, direction, arch, data):
-    """u^T H(theta) u / |u|^2 per run, for directions (runs, n_params) (e.g. the step actually taken): one
-    forward-over-reverse pass (jvp of the gradient), no Hessian formed (the fused kernel's tangent pass where it
-    applies)."""
-    if (fast.supports(arch) and isinstance(data, PromptStatistics)) or (fast.supports_full(arch)
-                                                                        and isinstance(data, Prompts)):
-        return fast.directional_smoothness(theta, direction, arch, data)
-    def grad(t):
-        return torch.func.grad(lambda tt: loss(tt, arch, data).sum())(t)
-
-    _, hvp = torch.func.jvp(grad, (theta,), (direction,))
-    return (hvp * direction).sum(1) / (direction * direction).sum(1)
 
 
 # ---- along trajectories (Figs. 4, 5, 16): everything on the run's fixed evaluation batch ----------------------------
@@ -171,16 +125,6 @@ def evaluation_batches(n_batches, first_seed=100, authors=False):
     return [("book", first_seed + k) for k in range(n_batches)] + ([("authors", 99)] if authors else [])
 
 
-def _per_prompt_loss(theta, arch, data):
-    """model.per_prompt_loss, by the engine's fast paths where they apply (as train's evaluation)."""
-    if fast.supports(arch) and isinstance(data, PromptStatistics):
-        return fast.per_prompt_loss(theta, arch, data)
-    if fast_tokens.supports(arch) and isinstance(data, Prompts):
-        return fast_tokens.per_prompt_loss(theta, arch, data)
-    with torch.no_grad():
-        return per_prompt_loss(theta, arch, data)
-
-
 def iterate_losses(trajectories, batches, top=10, use_cache=True, chunk=200):
     """The recorded iterates x_t of every run scored on each of `batches` ((stream, seed) pairs, see
     evaluation_batch): per run, iterate and batch, the mean loss over the batch's prompts (the paper's number), the
@@ -195,7 +139,7 @@ def iterate_losses(trajectories, batches, top=10, use_cache=True, chunk=200):
         mean, median, top_share = [], [], []
         for batch in batches:
             arch, data = evaluation_batch(trajectories, batch)
-            losses = torch.cat([_per_prompt_loss(points[i:i + chunk], arch, data).detach()
+            losses = torch.cat([engine.per_prompt_loss(points[i:i + chunk], arch, data).detach()
                                 for i in range(0, len(points), chunk)]).double()
             mean.append(losses.mean(1))
             median.append(losses.median(1).values)
@@ -249,7 +193,7 @@ def condition_numbers(trajectories, every=250, iterations=None, batch=None, use_
             key = theta.numpy().tobytes()  # the runs of a seed share x_0: one Hessian for all of them
             if key not in done:
                 # a diverged run has no condition number: recorded as NaN (and its Hessian is not computed)
-                H = hessians(theta[None], arch, data) if torch.isfinite(theta).all() else None
+                H = engine.hessians(theta[None], arch, data) if torch.isfinite(theta).all() else None
                 if H is None or not torch.isfinite(H).all():
                     H = torch.full((1, arch.n_params, arch.n_params), float("nan"))
                 done[key] = robust_condition_number(H, "diagonal"), robust_condition_number(H, "eigenvalues")
@@ -297,8 +241,8 @@ def smoothness_along(trajectories, batch=None, use_cache=True, chunk=50):
         smoothness, grad_norm = [], []
         for start in range(0, len(points), chunk):
             theta, step = points[start:start + chunk], steps[start:start + chunk]
-            smoothness.append(directional_smoothness(theta, step, arch, data).detach())
-            grad_norm.append(_loss_and_grad(theta, arch, data)[1].norm(dim=1))
+            smoothness.append(engine.directional_smoothness(theta, step, arch, data).detach())
+            grad_norm.append(engine.loss_and_grad(theta, arch, data)[1].norm(dim=1))
         shape = (trajectories.n_runs, len(keep))
         return {"smoothness": torch.cat(smoothness).reshape(shape), "grad_norm": torch.cat(grad_norm).reshape(shape)}
 

@@ -1,9 +1,19 @@
-"""The L-layer linear Transformer TF_L of Eq. (7)-(8), batched over independent runs.
+"""The L-layer linear Transformer TF_L of Eq. (7)-(8), batched over independent runs: the readable reference that
+the engine (engine/) is tested against.
 
     Attn_{P,Q}(Z) = P Z M (Z^T Q Z),   M = diag(I_n, 0)
     Z_{l+1}       = Z_l + (1/n) Attn_{P_l,Q_l}(Z_l)
     TF_L(Z_0)     = -[Z_L]_{d+1, n+1}
     loss          = (TF_L(Z_0) - <w, x_{n+1}>)^2         (no 1/2, as in the paper and the code)
+
+`transcription` is those lines as printed, one run at a time; the tests and bench.py's reference loop use it.
+`predict_tokens` is the same computation for many runs and the attention variants; `predict_statistics` the
+identity that makes linear attention cheap:
+
+    G_l = (1/n) Z_l M Z_l^T = (1/n) sum_{i<=n} z_i z_i^T,   so   Z_{l+1} = (I + P_l G_l Q_l) Z_l = A_l Z_l:
+
+every token moves by the same matrix A_l, G_{l+1} = A_l G_l A_l^T, and a prompt enters only through G_0, its query
+token and its target (data.PromptStatistics).
 
 Parameters are one flat tensor `theta` of shape (runs, n_params): a run dimension first, so that one call evaluates
 many independent runs (seeds x optimizers x learning rates).
@@ -22,15 +32,6 @@ Variants (each tested against a literal transcription of its equations in tests/
   query_key="separate"    Q = W_K^T W_Q with both factors trained (Fig. 8 left);
   mlp_hidden=k            a learned ReLU pre-layer on every token's covariate (Appendix B, Fig. 15).
 The poster's own one-layer multi-head regression model lives in multihead.py.
-
-Two exact evaluation paths:
-  tokens      the general token-level computation (any attention; used for softmax and as the reference);
-  statistics  linear attention only. Every token is mapped by the same matrix, z <- A z with A = I + P G Q and
-              G = (1/n) sum_{i<=n} z_i z_i^T, so a prompt enters only through G, the query token and the target;
-              layer by layer G <- A G A^T. This is 6x6 work per prompt instead of token-level work.
-              For the sparse parametrization it shrinks further: with G = [[S, b], [b^T, c]],
-              P G Q = [[P S Q, 0], [b^T Q, 0]], so covariates move by A_x = I + P S Q, the query's y-entry gains
-              b^T Q x, and S <- A_x S A_x^T, b <- A_x (b + S Q^T b): 5x5 work, ~3x faster Hessians.
 """
 
 from dataclasses import dataclass
@@ -175,110 +176,39 @@ def predict_tokens(theta, arch, Z0):
     return -X[..., n, arch.d]
 
 
-def _contract(A, B):
-    """out[r, i, l, e] = sum_j A[r, i, j, e] B[r, j, l, e]: runs first, examples last (both broadcast).
-    For matrices up to ~8x8 this loop of vectorised multiply-adds is several times faster on CPU than bmm over
-    thousands of tiny matrices; for larger ones (d = 20) batched matmul wins."""
-    if A.shape[2] > 8:
-        if A.shape[1] == 1 or B.shape[2] == 1:  # matrix-vector: a broadcast sum is ~10x faster than einsum here
-            return (A.unsqueeze(3) * B.unsqueeze(1)).sum(2)
-        return torch.einsum("rijb,rjlb->rilb", A, B)
-    out = A[:, :, 0:1] * B[:, 0:1]
-    for j in range(1, A.shape[2]):
-        out = torch.addcmul(out, A[:, :, j:j + 1], B[:, j:j + 1])
-    return out
+def transcription(P_layers, Q_layers, Z, softmax=False):
+    """Eq. (7)-(8) as printed, for one run: Z_{l+1} = Z_l + (1/n) P_l Z_l M (Z_l^T Q_l Z_l), the prediction
+    -[Z_L]_{d+1, n+1}. P_layers, Q_layers: the (d+1) x (d+1) matrices of each layer; Z: (..., d+1, n+1) prompts.
+    softmax=True: the authors' code comment (Fig. 7), softmax over each query's scores before M."""
+    n = Z.shape[-1] - 1
+    M = torch.eye(n + 1, dtype=Z.dtype)
+    M[n, n] = 0.0  # the query token is never a key or a value
 
+    def attention(scores):  # scores[i, j] = z_i^T Q z_j: key i, query j
+        return torch.softmax(scores, dim=-2) if softmax else scores
 
-class _ExamplesInnerMatmul(torch.autograd.Function):
-    """_contract with hand-written derivatives: autograd of the sliced loop spends most of its time zero-filling
-    slice gradients. Reverse mode, forward mode (jvp) and vmap all work, so torch.func's grad / jvp / hessian
-    apply; the backward is itself differentiable (double backward works)."""
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(A, B):
-        return _contract(A, B)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-        ctx.save_for_forward(*inputs)
-
-    @staticmethod
-    def backward(ctx, grad):
-        A, B = ctx.saved_tensors
-        grad_A = grad_B = None
-        if ctx.needs_input_grad[0]:
-            grad_A = matmul_examples_inner(grad, B.transpose(1, 2)).sum_to_size(A.shape)
-        if ctx.needs_input_grad[1]:
-            grad_B = matmul_examples_inner(A.transpose(1, 2), grad).sum_to_size(B.shape)
-        return grad_A, grad_B
-
-    @staticmethod
-    def jvp(ctx, tangent_A, tangent_B):
-        A, B = ctx.saved_tensors
-        out = 0
-        if tangent_A is not None:
-            out = out + _contract(tangent_A, B)
-        if tangent_B is not None:
-            out = out + _contract(A, tangent_B)
-        return out
-
-
-def matmul_examples_inner(A, B):
-    """Batched matrix product in the layout (runs, k, k, examples); see _contract."""
-    return _ExamplesInnerMatmul.apply(A, B)
+    for P, Q in zip(P_layers, Q_layers):
+        Z = Z + (P @ Z @ M @ attention(Z.transpose(-1, -2) @ Q @ Z)) / n
+    return -Z[..., -1, -1]
 
 
 def predict_statistics(theta, arch, stats):
-    """TF_L from prompt statistics (linear attention only; exact). stats.G: (k, k, B) shared by all runs, or
-    (runs, k, k, B). Returns (runs, B)."""
+    """TF_L from prompt statistics (linear attention only; exact, the identity of the module docstring): per prompt,
+    layer by layer, A = I + P G Q, the query token z <- A z and G <- A G A^T; the prediction is -z[d+1].
+    stats.G: (k, k, B) shared by all runs, or (runs, k, k, B) (examples last, data.PromptStatistics). Returns
+    (runs, B)."""
     if arch.attention != "linear":
         raise ValueError(f"attention: the statistics path is exact only for 'linear', got {arch.attention!r}")
-    if arch.parametrization == "sparse":
-        return _predict_statistics_sparse(theta, arch, stats)
-    P, Q = attention_matrices(theta, arch)
-    runs, k = theta.shape[0], arch.d + 1
-    # Layout (runs, k, k, B): examples innermost, so per-prompt 6x6 products are long vectorised loops.
-    G = stats.G.reshape(-1, *stats.G.shape[-3:])  # (runs|1, k, k, B)
-    z = stats.z_query.reshape(-1, *stats.z_query.shape[-2:]).unsqueeze(2)  # (runs|1, k, 1, B)
-    batch = G.shape[-1]
-    eye = torch.eye(k, dtype=theta.dtype)[None, :, :, None]
+    P, Q = attention_matrices(theta, arch)  # (runs, L, k, k)
+    G = stats.G.movedim(-1, -3)  # (..., B, k, k): one matrix per prompt
+    z = stats.z_query.movedim(-1, -2).unsqueeze(-1)  # (..., B, k, 1): the query token
+    eye = torch.eye(arch.d + 1, dtype=theta.dtype)
     for layer in range(arch.n_layers):
-        PG = (P[:, layer] @ G.reshape(G.shape[0], k, k * batch)).reshape(runs, k, k, batch)  # per-run GEMM
-        A = eye + matmul_examples_inner(PG, Q[:, layer].unsqueeze(-1))
-        z = matmul_examples_inner(A, z)
-        if layer + 1 < arch.n_layers:  # the last layer's G is never read
-            G = matmul_examples_inner(matmul_examples_inner(A, G), A.transpose(1, 2))
-    return -z[:, arch.d, 0]
-
-
-def _per_run_matmul(M, X):
-    """M (runs, a, b) times X (runs|1, b, ..., B) over its second axis: one GEMM per run."""
-    runs, a, b = M.shape
-    out = M @ X.reshape(X.shape[0], b, -1)
-    return out.reshape(runs, a, *X.shape[2:])
-
-
-def _predict_statistics_sparse(theta, arch, stats):
-    """predict_statistics for the sparse parametrization, in the d x d form of the module docstring."""
-    d = arch.d
-    Ps, Qs, _ = attention_blocks(theta, arch)
-    G = stats.G.reshape(-1, *stats.G.shape[-3:])  # (runs|1, d+1, d+1, B)
-    S, b = G[:, :d, :d], G[:, :d, d:]  # (.., d, d, B), (.., d, 1, B)
-    x = stats.z_query.reshape(-1, *stats.z_query.shape[-2:])[:, :d].unsqueeze(2)  # (.., d, 1, B)
-    eye = torch.eye(d, dtype=theta.dtype)[None, :, :, None]
-    y = 0
-    for layer in range(arch.n_layers):
-        P, Q = Ps[:, layer], Qs[:, layer]
-        A = eye + matmul_examples_inner(_per_run_matmul(P, S), Q.unsqueeze(-1))
-        y = y + (b * _per_run_matmul(Q, x)).sum((1, 2))
-        if layer + 1 < arch.n_layers:  # the last layer's S, b and x are never read
-            b = matmul_examples_inner(A, b + matmul_examples_inner(S, _per_run_matmul(Q.transpose(1, 2), b)))
-            S = matmul_examples_inner(matmul_examples_inner(A, S), A.transpose(1, 2))
-            x = matmul_examples_inner(A, x)
-    return -y
+        P_l, Q_l = P[:, layer, None], Q[:, layer, None]  # (runs, 1, k, k): the same matrices for every prompt
+        A = eye + P_l @ G @ Q_l
+        z = A @ z
+        G = A @ G @ A.transpose(-1, -2)
+    return -z[..., arch.d, 0]
 
 
 def model_input(arch, prompts):
@@ -292,7 +222,7 @@ def model_input(arch, prompts):
 def per_prompt_loss(theta, arch, data):
     """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention, no
     pre-layer) or Prompts (anything; linear attention with a pre-layer runs on the statistics of the mapped
-    covariates, computed in the graph; without one, Prompts take the token-level path)."""
+    covariates; without one, Prompts take the token-level path)."""
     if isinstance(data, PromptStatistics):
         if arch.mlp_hidden:
             raise ValueError("data: a model with a learned pre-layer needs Prompts, not PromptStatistics")

@@ -61,8 +61,6 @@ def step(theta, grad, state):
 
 def exact_sqrt(x):
     """The correctly rounded square root (IEEE 754's, numpy's). torch's CPU sqrt calls MKL's vector math, which is
-    not correctly rounded and whose bits depend on the CPU (measured 2026-12-02 on an Intel Xeon: 17 % of float32
-    values differ from the rounded root under MKL_CBWR=COMPATIBLE, other counts under MKL's other code paths); Adam
-    amplifies such last-bit differences into different chaotic runs, so the same seed gave other numbers on an
-    AMD and an Intel CPU."""
+    not correctly rounded and whose bits depend on the CPU; Adam amplifies such last-bit differences into different
+    chaotic runs, so the same seed would give other numbers on another CPU."""
     return torch.from_numpy(np.sqrt(x.numpy()))

@@ -14,12 +14,10 @@ PROFILES = {
     # large_*: Figure 8's L=8, d=20, N=60 model (~31 ms per run and step here): the seeds of its learning-rate search,
     #   iterations, the grid (no rate is published), and large_final_seeds, the seeds then trained at each
     #   optimizer's best rate (the search's own runs at those rates are reused); reduced in both
-    #   profiles, as its page states. The paper grid's Adam rates reach down to 0.0002: the first paper edition
-    #   (2026-12-02, rates 0.001 / 0.002 / 0.005) saw every one diverge on both search seeds within 1,000
-    #   iterations; a diverged run is retired early (train._train), so the grid's unstable rates cost little.
-    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP: ~14 ms a run-step in fast.loss_and_grad_full, ~1.7 s
-    #   per Hessian in fast.hessians, one thread, 2026-12-02): seeds (paper: the authors' 0-4), iterations, the stride of its
-    #   condition numbers (paper: the code's 250), and its noise sample.
+    #   profiles, as its page states. The paper grid's Adam rates reach down to 0.0002, because larger ones diverged
+    #   on every search seed; a diverged run is retired early (train._train), so the grid's unstable rates cost little.
+    # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP, the costliest page): seeds (paper: the authors' 0-4),
+    #   iterations, the stride of its condition numbers (paper: the code's 250), and its noise sample.
     # poster_*: the poster chapter's synthetic runs (full-batch gradient descent): seeds and iterations.
     # grid_*: the Table 2 learning-rate search: seeds and iterations of its short runs.
     # verdict_seeds: the seeds the verdicts of Settings 1-3 rest on (figures draw `seeds`, the paper's six, from the

@@ -28,6 +28,14 @@ def markdown_table(rows, columns=COLUMNS):
     return "\n".join(lines)
 
 
+def transposed_table(rows, key=""):
+    """markdown_table of `rows` with rows and columns swapped: one column per row (headed by its `key` entry), one
+    line per other field. For a few items with many numbers each."""
+    fields = [k for k in rows[0] if k != key]
+    return markdown_table([{key: field, **{row[key]: row[field] for row in rows}} for field in fields],
+                          columns=[key, *[row[key] for row in rows]])
+
+
 def show(rows):
     """Display the rows as a table in the notebook, carrying them as JSON for the book's scorecard page."""
     from IPython.display import display

@@ -1,7 +1,7 @@
 """Every named experiment setting of the paper, as frozen data (Table 1, Table 2, the ablations).
 
 Where the paper [P] and the authors' code [C] disagree, both values are kept: the defaults follow the code that
-produced the published figures (paper-facts §2), and `lr_source="paper"` picks Table 2 instead.
+produced the published figures, and `lr_source="paper"` picks Table 2 instead.
 """
 
 from dataclasses import asdict, dataclass, replace

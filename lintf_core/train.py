@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache, fast, fast_tokens, verdicts
-from .data import EVAL_STREAMS, SAMPLERS, TRAIN, PromptStream, evaluation_prompts, sample_statistics, stack_prompts, \
-    stack_statistics
+from . import cache, engine, verdicts
+from .data import EVAL_STREAMS, SAMPLERS, TRAIN, PromptStream, evaluation_prompts, stack_prompts, stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
-from .model import Architecture, init_params, loss_and_grad, model_input, per_prompt_loss
+from .model import Architecture, init_params, model_input
 from .optim import init_state
+from .sampler import sample_statistics
 from .settings import LR_SOURCES, OPTIMIZERS, get_setting
 
 OPTIMIZER_LABELS = {"sgd": "SGDM", "adam": "Adam"}
@@ -60,6 +60,15 @@ class Trajectories:
         late = self.eval_iterations >= (1 - fraction) * self.eval_iterations[-1]
         return np.median(getattr(self, metric)[self.runs(optimizer=optimizer, **match)][:, late], axis=1)
 
+    def eval_index(self, t):
+        """The position of iteration t among the evaluations (eval_iterations); a one-line error if t was not
+        evaluated."""
+        found = np.flatnonzero(self.eval_iterations == t)
+        if not len(found):
+            raise ParameterError("iteration", t, f"an evaluated iteration (multiples of {self.config['eval_every']} up "
+                                                 f"to {int(self.eval_iterations[-1])})")
+        return int(found[0])
+
     def spiking_runs(self, optimizer=None, factor=10.0, **match):
         """Per matching run: did its evaluation loss ever rise above `factor` x its best value so far?"""
         return spiked(self.eval_loss[self.runs(optimizer=optimizer, **match)], factor)
@@ -88,7 +97,7 @@ class Trajectories:
                    **arrays)
 
     def to_json(self):
-        """The CLI's JSON (design.md): {"setting", "config", "runs": [{optimizer, lr, seed, iterations, eval_loss,
+        """The CLI's JSON (`train --out`): {"setting", "config", "runs": [{optimizer, lr, seed, iterations, eval_loss,
         eval_loss_se, eval_loss_median}, ...]}."""
         runs = [{"optimizer": self.optimizer[r], "lr": float(self.lr[r]), "seed": int(self.seed[r]),
                  "iterations": self.eval_iterations.tolist(), "eval_loss": _floats(self.eval_loss[r]),
@@ -186,7 +195,7 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
                   batch_size=batch_size, eval_every=eval_every, eval_batch_size=eval_batch_size,
                   eval_seed=eval_seed, iterate_every=iterate_every, clip=clip,
                   **({"eval_stream": eval_stream} if eval_stream != "book" else {}),
-                  sampler=sampler if fast.supports(arch) else "prompts")
+                  sampler=sampler if engine.reads_statistics(arch) else "prompts")
 
     def compute():
         return _train(setting, arch, runs, config, progress).to_payload()
@@ -272,9 +281,7 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
     streams = [PromptStream(setting, s, TRAIN) for s in seeds]
     eval_data = model_input(arch, evaluation_prompts(setting, config.get("eval_stream", "book"),
                                                      config["eval_batch_size"], config["eval_seed"]))
-    fused = fast.supports(arch)  # the compiled forward + backward (fast.py) where it is exact
-    fused_tokens = fast_tokens.supports(arch)  # its token-level counterpart for softmax / Gaussian attention
-    fused_full = fast.supports_full(arch)  # Fig. 15's model: the pre-layer, the statistics and the layers compiled
+    on_statistics = engine.reads_statistics(arch)  # then each seed's batch is drawn as statistics
     run_data = run_seed.numpy()
     live = torch.arange(len(runs))  # the runs still computed (see retire_diverged)
 
@@ -283,23 +290,9 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
             return sample_statistics(streams, batch_size)
         return stack_statistics([model_input(arch, stream.sample(batch_size)) for stream in streams])
 
-    def gradient(theta, run_data, run_seed):  # minibatch loss and gradient of the runs `theta` on a fresh batch
-        if fused:
-            return fast.loss_and_grad(theta, arch, draw(), run_data)
-        prompts = stack_prompts([s.sample(batch_size) for s in streams])
-        if fused_tokens:
-            return fast_tokens.loss_and_grad(theta, arch, prompts, run_data)
-        if fused_full:
-            return fast.loss_and_grad_full(theta, arch, prompts, run_data)
-        return loss_and_grad(theta, arch, model_input(arch, prompts).select(run_seed))
-
-    def evaluate(theta):  # per-prompt losses (runs, eval_batch_size) of the runs `theta` on the evaluation batch
-        if fused:
-            return fast.per_prompt_loss(theta, arch, eval_data)
-        if fused_tokens:
-            return fast_tokens.per_prompt_loss(theta, arch, eval_data)
-        with torch.no_grad():
-            return per_prompt_loss(theta, arch, eval_data)
+    def gradient(theta, run_data):  # minibatch loss and gradient of the runs `theta` on a fresh batch per seed
+        batch = draw() if on_statistics else stack_prompts([s.sample(batch_size) for s in streams])
+        return engine.loss_and_grad(theta, arch, batch, run_data)
 
     theta = init_params(arch, seeds, setting.init_std)[run_seed]
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
@@ -316,7 +309,7 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
         if t % config["eval_every"] == 0:
             per_prompt = torch.full((len(runs), config["eval_batch_size"]), float("nan"), dtype=theta.dtype)
             if len(live):
-                per_prompt[live] = evaluate(theta[live])
+                per_prompt[live] = engine.per_prompt_loss(theta[live], arch, eval_data)
             eval_loss.append(per_prompt.mean(1))
             eval_se.append(per_prompt.std(1) / per_prompt.shape[1] ** 0.5)
             eval_median.append(per_prompt.median(1).values)
@@ -325,13 +318,13 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
                 steps.append(torch.full_like(theta, float("nan")))
             break
         if len(live) == len(runs):
-            value, grad = gradient(theta, run_data, run_seed)
+            value, grad = gradient(theta, run_data)
         else:
             value = torch.full((len(runs),), float("nan"), dtype=theta.dtype)
             grad = torch.full_like(theta, float("nan"))
             if len(live):
-                value[live], grad[live] = gradient(theta[live], run_data[live.numpy()], run_seed[live])
-        new_theta, norm = fast.clip_and_step(theta, grad, state)  # optim's clip_by_global_norm and step, compiled
+                value[live], grad[live] = gradient(theta[live], run_data[live.numpy()])
+        new_theta, norm = engine.clip_and_step(theta, grad, state)  # optim's clip_by_global_norm and step, compiled
         train_loss[:, t], grad_norm[:, t] = value, norm
         if t in iterate_at:
             steps.append(new_theta - theta)

@@ -30,9 +30,9 @@ def rank_correlation(xs, ys):
     return float(stats.spearmanr(*zip(*pairs)).statistic)
 
 
-def late_losses(trajectories, optimizer, **match):
-    """Per matching run, the late loss (Trajectories.late_loss); infinite for a run that diverged."""
-    late = trajectories.late_loss(optimizer, **match)
+def late_losses(trajectories, optimizer, metric="eval_loss", **match):
+    """Per matching run, the late loss (Trajectories.late_loss of `metric`); infinite for a run that diverged."""
+    late = trajectories.late_loss(optimizer, metric=metric, **match)
     return np.where(trajectories.diverged(optimizer, **match) | ~np.isfinite(late), np.inf, late)
 
 
@@ -85,6 +85,42 @@ def heavy_tailed(tails):
     """Fig. 3's rule for one noise sample (diagnostics.tail_statistics): excess kurtosis above 1 and the 99.9%
     quantile more than 4 standard deviations above the mean (a Gaussian's is at 3.09)."""
     return bool(tails["excess_kurtosis"] > 1 and tails["q0.999_in_sd"] > 4)
+
+
+def nonlinear_features(loss_ratios, tails, rmed_ratios, smoothness_sgd, smoothness_adam):
+    """Fig. 15 (the nonlinear task keeps the features), per feature whether it holds: Adam beats SGDM (the paired
+    late-loss ratio SGDM/Adam above 1 on every seed), heavy-tailed noise (heavy_tailed), R_med larger for SGDM (the
+    mean paired ratio SGD/Adam above 1, diverged runs left out), Adam smoother (its median directional smoothness
+    lower on every seed)."""
+    return {"Adam beats SGDM": bool((np.asarray(loss_ratios) > 1).all()),
+            "heavy-tailed noise": heavy_tailed(tails),
+            "R_med larger for SGDM": bool(np.nanmean(rmed_ratios) > 1),
+            "Adam smoother": bool((np.asarray(smoothness_adam) < np.asarray(smoothness_sgd)).all())}
+
+
+def tails_noise_verdict(heavy, light):
+    """Fig. 10 (heavy-tailed covariates give heavy-tailed noise, spherical ones do not): of the tail statistics of the
+    two noise samples, the heavy-tailed covariates' is heavy-tailed, the spherical ones' is not, and the first has
+    the larger excess kurtosis. Reproduced if all three hold, partly if two do."""
+    return votes_verdict([heavy_tailed(heavy), not heavy_tailed(light),
+                          heavy["excess_kurtosis"] > light["excess_kurtosis"]], partly_from=2)
+
+
+def wider_gap_verdict(heavy_means, light_means):
+    """Fig. 11 (heavy tails widen the R_med gap): per table iteration, whether the mean paired ratio SGD/Adam is
+    larger for heavy-tailed covariates. Reproduced if at every iteration, partly if at some."""
+    return votes_verdict([h > l for h, l in zip(heavy_means, light_means)])
+
+
+def further_verdict(progress_first, progress_second):
+    """Fig. 9 (both optimizers converge faster on the first covariates): per optimizer, whether its median late loss
+    relative to the initial loss is lower on the first. Reproduced if for every optimizer, partly if for some."""
+    return votes_verdict([np.median(f) < np.median(s) for f, s in zip(progress_first, progress_second)])
+
+
+def heavy_tail_verdict(tails):
+    """Fig. 3 (the gradient noise is heavy-tailed): reproduced if heavy_tailed, not reproduced otherwise."""
+    return REPRODUCED if heavy_tailed(tails) else NOT_REPRODUCED
 
 
 def heaviest_tails_verdict(tails, others):
@@ -208,6 +244,13 @@ def rate_confirmed(rate, grid):
     return bool(abs(np.log2(rate / grid["best"])) <= 1 + 1e-9 or any(np.isclose(rate, v) for v in grid["close"]))
 
 
+def better_rate_verdict(table2_medians, code_medians):
+    """Table 2 against the authors' code where their rates differ (Adam, Settings 1 and 2): per setting, whether
+    Table 2's rate has the lower median late loss. Reproduced if it has in every setting, not reproduced if in none
+    (the code's values are the better ones), partly otherwise."""
+    return votes_verdict([t < c for t, c in zip(table2_medians, code_medians)])
+
+
 def share_verdict(hits):
     """Reproduced if every cell holds, partly if at least half do; not reproduced for none or an empty input."""
     hits = list(hits)
@@ -217,6 +260,29 @@ def share_verdict(hits):
 
 
 # ---- The poster's chapter ------------------------------------------------------------------------------------------
+
+CONVERGED_BELOW = 1e-8  # f_T / f_0 of a converged run (float32 reaches ~1e-15 on the poster's tasks)
+STALLED_ABOVE = 1e-3  # f_T / f_0 of a run that stalled
+
+
+def converged(loss_ratios):
+    """Per run, whether it converged: its final loss over its initial loss, f_T / f_0, below CONVERGED_BELOW."""
+    return np.asarray(loss_ratios) < CONVERGED_BELOW
+
+
+def kernel_contrast(gaussian_ratios, softmax_ratios):
+    """At one init scale, Theorem 2's contrast: every Gaussian run converged while some softmax run stalled
+    (f_T / f_0 above STALLED_ABOVE)."""
+    return bool(converged(gaussian_ratios).all() and (np.asarray(softmax_ratios) > STALLED_ABOVE).any())
+
+
+def gaussian_lower(gaussian_ratios, softmax_ratios):
+    """At one init scale, whether the Gaussian kernel ended lower than softmax on every seed (a seed where both
+    converged, a tie at the float floor, does not count as lower)."""
+    gaussian, softmax = np.asarray(gaussian_ratios), np.asarray(softmax_ratios)
+    both_floor = converged(gaussian) & converged(softmax)
+    return bool(((gaussian < softmax) & ~both_floor).all())
+
 
 def kernel_contrast_verdict(contrast_scales, lower_scales):
     """Poster, Theorem 2 (the Gaussian kernel converges where softmax stalls): reproduced if at some init scale
@@ -406,6 +472,19 @@ def trend_comparison(xs, values):
     low, high = bootstrap_interval(finite)
     return {**test, "threshold": 0.0, "median": float(np.median(finite)) if len(finite) else float("nan"),
             "low": low, "high": high, "confidence": 0.95, "outcome": sign_outcome(test), "values": rhos}
+
+
+def intervals_outcome(higher, lower):
+    """Whether every interval (low, high) of `higher` lies above every one of `lower` (HOLDS), every one below
+    (OPPOSITE), or they overlap (UNDECIDED; also when either group is empty). Fig. 13: the deep models' noise
+    kurtosis against the shallow ones'."""
+    if not higher or not lower:
+        return UNDECIDED
+    if min(low for low, _ in higher) > max(high for _, high in lower):
+        return HOLDS
+    if max(high for _, high in higher) < min(low for low, _ in lower):
+        return OPPOSITE
+    return UNDECIDED
 
 
 def statistic_interval(samples, statistic, n_resamples=2000):

@@ -1,11 +1,11 @@
-"""`python -m lintf_core compile`: numba's kernels (fast.py, fast_tokens.py) compiled into its cache
-(NUMBA_CACHE_DIR) before anything runs, one family of kernels per process, on every core at once.
+"""`python -m lintf_core compile`: numba's kernels (engine/, sampler.py) compiled into its cache (NUMBA_CACHE_DIR)
+before anything runs, one family of kernels per process, on every core at once.
 
-A kernel compiles on its first call, one at a time in the process that needs it, and that is minutes on a fresh
-clone (measured 2026-12-01: ~3.5 of the 4.6 minutes of the unit tests; single-threaded LLVM). Compiling needs no
-data, so the families can compile side by side: each task here calls a public fast path on a few prompts of exactly
-the types the book and the tests pass (float32, the same array layouts), which compiles and caches its kernels;
-later processes load them. No torch work runs, so the processes do not compete for threads. A kernel whose cache entry already exists just loads.
+A kernel compiles on its first call, one at a time in the process that needs it (single-threaded LLVM), and that
+is minutes on a fresh clone. Compiling needs no data, so the families can compile side by side: each task here calls
+the engine on a few prompts of exactly the types the book and the tests pass (float32, the same array layouts),
+which compiles and caches its kernels; later processes load them. No torch work runs, so the processes do not
+compete for threads. A kernel whose cache entry already exists just loads.
 """
 
 import os
@@ -17,33 +17,36 @@ from multiprocessing import get_context
 import numpy as np
 
 def _sparse():
-    from . import fast
-    from .data import EVAL, PromptStream, sample_statistics
+    from . import engine
+    from .data import EVAL, PromptStream
     from .model import Architecture, init_params
     from .optim import init_state
+    from .sampler import sample_statistics
     from .settings import get_setting
 
     setting = get_setting("setting1")
     arch = Architecture.of(setting)
     stats = sample_statistics([PromptStream(setting, 0, EVAL)], 8)
     theta = init_params(arch, [0], 0.1)
-    fast.loss_and_grad(theta, arch, stats)
-    fast.clip_and_step(theta, theta, init_state(theta, ["adam"], [0.1], [1.0]))  # the training loop's optimizer step
+    engine.loss_and_grad(theta, arch, stats)
+    engine.clip_and_step(theta, theta, init_state(theta, ["adam"], [0.1], [1.0]))  # the training loop's optimizer step
 
 
 def _sparse_hessians():
-    from . import fast
-    from .data import EVAL, PromptStream, sample_statistics
+    from . import engine
+    from .data import EVAL, PromptStream
     from .model import Architecture, init_params
+    from .sampler import sample_statistics
     from .settings import get_setting
 
     setting = get_setting("setting1")
     arch = Architecture.of(setting)
-    fast.hessians(init_params(arch, [0], 0.1), arch, sample_statistics([PromptStream(setting, 0, EVAL)], 8))
+    engine.hessians(init_params(arch, [0], 0.1), arch, sample_statistics([PromptStream(setting, 0, EVAL)], 8))
 
 
 def _samplers():
-    from .data import TRAIN, PromptStream, sample_statistics
+    from .data import TRAIN, PromptStream
+    from .sampler import sample_statistics
     from .settings import get_setting
 
     for name in ("setting1", "sphere", "setting3"):  # Gaussian, spherical, heavy-tailed covariates
@@ -51,31 +54,31 @@ def _samplers():
 
 
 def _full():
-    from . import fast
+    from . import engine
     from .data import EVAL, PromptStream
     from .model import Architecture, init_params
     from .settings import get_setting
 
     setting = get_setting("nonlinear")
     arch = Architecture.of(setting)
-    fast.loss_and_grad_full(init_params(arch, [0], 0.1), arch, PromptStream(setting, 0, EVAL).sample(8))
+    engine.loss_and_grad(init_params(arch, [0], 0.1), arch, PromptStream(setting, 0, EVAL).sample(8))
 
 
 def _full_hessians():
-    from . import fast
+    from . import engine
     from .data import EVAL, PromptStream
     from .model import Architecture, init_params
     from .settings import get_setting
 
     setting = get_setting("nonlinear")
     arch = Architecture.of(setting)
-    fast.hessians(init_params(arch, [0], 0.1), arch, PromptStream(setting, 0, EVAL).sample(8))
+    engine.hessians(init_params(arch, [0], 0.1), arch, PromptStream(setting, 0, EVAL).sample(8))
 
 
 def _tokens(dtype):
     import torch
 
-    from . import fast_tokens
+    from . import engine
     from .data import EVAL, PromptStream, stack_prompts
     from .model import Architecture, init_params
     from .settings import get_setting
@@ -85,7 +88,7 @@ def _tokens(dtype):
     prompts = stack_prompts([PromptStream(setting, 0, EVAL).sample(8)])
     if dtype == "float64":
         prompts.x, prompts.w, prompts.x_query = prompts.x.double(), prompts.w.double(), prompts.x_query.double()
-    fast_tokens.loss_and_grad(init_params(arch, [0], 0.1).to(getattr(torch, dtype)), arch, prompts)
+    engine.loss_and_grad(init_params(arch, [0], 0.1).to(getattr(torch, dtype)), arch, prompts)
 
 
 # name: (what it compiles, the function); largest first (measured cold compile times), so that the pool ends together

@@ -51,7 +51,7 @@ from myst_nb import glue
 
 from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.settings import get_setting
-from lintf_core.bench import reference_train
+from lintf_core.bench import reference_evaluations
 from lintf_core.diagnostics import evaluation_batches, iterate_losses, late_iterate_losses, paired_ratios
 from lintf_core.train import OPTIMIZER_LABELS, spiked, train_at_full_horizon_rates, train_verdict_seeds
 
@@ -126,7 +126,9 @@ for name in settings:
     adam, adam_se = final_losses(result, "adam")
     late_sgd, late_adam = verdicts.late_losses(result, "sgd"), verdicts.late_losses(result, "adam")  # diverged: inf
     ratios = verdicts.late_loss_ratios(late_sgd, late_adam)
-    typical = result.late_loss("sgd", metric="eval_loss_median") / result.late_loss("adam", metric="eval_loss_median")
+    with np.errstate(invalid="ignore", divide="ignore"):  # the median prompt's late losses, paired (diverged: inf)
+        typical = (verdicts.late_losses(result, "sgd", metric="eval_loss_median")
+                   / verdicts.late_losses(result, "adam", metric="eval_loss_median"))
     median_ratio = verdicts.paired_gap(late_sgd, late_adam)
     adam_wins = int((ratios > 1).sum())
     verdict = verdicts.adam_gap_verdict(ratios)
@@ -192,10 +194,8 @@ if spike_rate[spiky] > 0:
     adam_runs = results[spiky].runs(optimizer="adam")
     spiking = results[spiky].spiking_runs("adam")
     seed, lr = int(results[spiky].seed[adam_runs][spiking][0]), float(results[spiky].lr[adam_runs][0])
-    _, _, evaluations = reference_train(spiky, "adam", seed, lr, config["reference_iters"],
-                                        batch_size=config["batch_size"], eval_every=config["eval_every"])
-    means = np.array([m for _, m, _ in evaluations])
-    medians = np.array([m for _, _, m in evaluations])
+    reference = reference_evaluations(spiky, "adam", seed, lr, config["reference_iters"], config)
+    means, medians = reference["mean"], reference["median"]
     reference_spiked = bool(spiked(means, factor=10))
     reference_text = (
         f"The reference loop, trained on {spiky} with Adam (seed {seed}, lr {lr:g}, {config['reference_iters']} "
@@ -355,7 +355,7 @@ display(Markdown(scorecard.markdown_table([{"": m, **{t["setting"]: t[m] for t i
 for name in settings:
     result = results[name]
     init = result.eval_loss[:, 0].mean()
-    ratio = np.median(result.late_loss("sgd") / result.late_loss("adam"))
+    ratio = verdicts.paired_gap(verdicts.late_losses(result, "sgd"), verdicts.late_losses(result, "adam"))
     print(f"{name}: initial loss {init:.3g}, median late-loss ratio SGDM/Adam {ratio:.2g}; robust: "
           f"{readings[name]['fresh']['outcome']} ({readings[name]['fresh']['share']:.0%} of batches); "
           f"authors' batch: {readings[name]['authors']['outcome']}; {diagnoses[name]}")

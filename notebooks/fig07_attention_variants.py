@@ -67,7 +67,7 @@ LABELS = {"linear": "linear (the paper's model)", "softmax": "softmax (Fig. 7)",
 #
 # The paper gives neither optimizer nor learning rate for Figure 7: we train both optimizers at Setting 1's rates.
 # Softmax and Gaussian attention have no exact prompt-statistics form, so they train at token level (a fused,
-# compiled forward and backward, `lintf_core/fast_tokens.py`, tested against the readable model), still about ten
+# compiled forward and backward, `lintf_core/engine/tokens.py`, tested against the readable model), still about ten
 # times slower a step than linear attention; hence the shorter runs of both profiles (the linear curve uses the
 # same length).
 

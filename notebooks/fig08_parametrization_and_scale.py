@@ -99,10 +99,11 @@ glue("fig08_large_paper_seeds", len(profiles.PROFILES["paper"]["large_final_seed
 glue("fig08_large_paper_search_seeds", len(profiles.PROFILES["paper"]["large_seeds"]), display=False)
 
 # %%
-# The right panel's best rate per optimizer: lowest median late loss over the search's seeds; a diverged run counts
-# as infinite.
-late = {(opt, lr): verdicts.late_losses(right, opt, lr=lr) for opt in OPTIMIZER_LABELS for lr in grid[opt]}
-best_lr = {opt: min(grid[opt], key=lambda lr: np.median(late[opt, lr])) for opt in OPTIMIZER_LABELS}
+# The right panel's best rate per optimizer: Table 2's rule (verdicts.grid_best), the lowest median late loss over the
+# search's seeds; a diverged run counts as infinite.
+search = {opt: verdicts.grid_best(right, opt, grid[opt]) for opt in OPTIMIZER_LABELS}
+late = {(opt, lr): search[opt]["scores"][lr] for opt in OPTIMIZER_LABELS for lr in grid[opt]}
+best_lr = {opt: search[opt]["best"] for opt in OPTIMIZER_LABELS}
 # The best rates on the final seeds: the search's own runs for the seeds it trained, the other seeds trained now
 reused = [r for r in range(right.n_runs) if right.seed[r] in config["large_final_seeds"]
           and np.isclose(right.lr[r], best_lr[right.optimizer[r]])]

@@ -128,7 +128,7 @@ glue("fig09_11_n_verdict_seeds", n_verdict_seeds, display=False)
 
 def progress_made(result, optimizer):
     """Late loss / loss at initialization, per run of `optimizer` (smaller: further along)."""
-    return result.late_loss(optimizer) / result.eval_loss[result.runs(optimizer=optimizer), 0]
+    return verdicts.late_losses(result, optimizer) / result.eval_loss[result.runs(optimizer=optimizer), 0]
 
 
 progress = {(name, opt): progress_made(verdict_runs[name], opt) for name in pair for opt in ("sgd", "adam")}
@@ -143,18 +143,16 @@ for name in pair:
                   "late loss / initial, SGDM (median)": f"{np.median(progress[name, 'sgd']):.3g}",
                   "late loss / initial, Adam (median)": f"{np.median(progress[name, 'adam']):.3g}",
                   "late-loss ratio SGDM/Adam (median)":
-                      f"{np.median(verdict_runs[name].late_loss('sgd') / verdict_runs[name].late_loss('adam')):.3g}"})
-display(Markdown(scorecard.markdown_table([{"": k, **{r[""]: r[k] for r in table}} for k in list(table[0])[1:]],
-                                          columns=["", *[r[""] for r in table]])))
+                      f"{verdicts.paired_gap(*(verdicts.late_losses(verdict_runs[name], o) for o in ('sgd', 'adam'))):.3g}"})
+display(Markdown(scorecard.transposed_table(table)))
 
 heavy_noise = tails["heavy_tailed"]
 light_noise = tails["sphere"]
-noise_verdict = verdicts.votes_verdict([verdicts.heavy_tailed(heavy_noise), not verdicts.heavy_tailed(light_noise),
-                                        heavy_noise["excess_kurtosis"] > light_noise["excess_kurtosis"]], partly_from=2)
-gap_verdict = verdicts.votes_verdict([gap["heavy_tailed"][t].mean() > gap["sphere"][t].mean()
-                                      for t in table_iterations])
-speed_verdict = verdicts.votes_verdict([np.median(progress["sphere", opt]) < np.median(progress["heavy_tailed", opt])
-                                        for opt in ("sgd", "adam")])
+noise_verdict = verdicts.tails_noise_verdict(heavy_noise, light_noise)
+gap_verdict = verdicts.wider_gap_verdict([gap["heavy_tailed"][t].mean() for t in table_iterations],
+                                         [gap["sphere"][t].mean() for t in table_iterations])
+speed_verdict = verdicts.further_verdict([progress["sphere", opt] for opt in ("sgd", "adam")],
+                                         [progress["heavy_tailed", opt] for opt in ("sgd", "adam")])
 gap_text = "; ".join(f"t={t}: {gap['heavy_tailed'][t].mean():.3g} (heavy) vs {gap['sphere'][t].mean():.3g} "
                      f"(spherical)" for t in table_iterations)
 rows = [
@@ -214,8 +212,8 @@ for k in config["gamma_shapes"]:
     tail = tail_statistics(sample)
     at_end = condition_numbers(result, iterations=[sweep_iters])
     ratio, _ = paired_ratios(result, at_end["diagonal"][:, 0])
-    at = int(np.flatnonzero(result.eval_iterations == sweep_iters)[0])
-    loss_ratio = result.eval_loss[result.runs(optimizer="sgd"), at] / result.eval_loss[result.runs(optimizer="adam"), at]
+    at = result.eval_index(sweep_iters)
+    loss_ratio = verdicts.late_loss_ratios(*(result.eval_loss[result.runs(optimizer=o), at] for o in ("sgd", "adam")))
     sweep.append({"k": k, "kurtosis": tail["excess_kurtosis"], "rmed_ratio": float(ratio.mean()),
                   "rmed_ratios": ratio, "loss_ratio": float(np.median(loss_ratio))})
 glue("fig09_11_sweep_iters", sweep_iters, display=False)

@@ -50,7 +50,7 @@ from myst_nb import glue
 from scipy import stats
 
 from lintf_core import plots, profiles, scorecard, verdicts
-from lintf_core.bench import reference_train
+from lintf_core.bench import reference_evaluations
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
 from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train_profile_readings
@@ -223,8 +223,7 @@ def table_of(result):
                 f"{result['rmed_mean'][L, t]:.3g} ({', '.join(f'{r:.2g}' for r in result['rmed'][L][t])})"
                 for t in table_iterations}}
             for L in depths]
-    return scorecard.markdown_table([{"": k, **{r[""]: r[k] for r in rows}} for k in list(rows[0])[1:]],
-                                    columns=["", *[r[""] for r in rows]])
+    return scorecard.transposed_table(rows)
 
 
 for name, result in readings.items():
@@ -265,10 +264,8 @@ kurtosis_interval = {L: verdicts.statistic_interval(noise[L], stats.kurtosis) fo
 deep, shallow = [L for L in depths if L >= 6], [L for L in depths if L <= 4]
 noise_fields = {
     "n": f"{len(noise[depths[0]])} noise samples per depth",
-    "robust": (verdicts.HOLDS if deep and shallow and min(kurtosis_interval[L][0] for L in deep)
-               > max(kurtosis_interval[L][1] for L in shallow) else
-               verdicts.OPPOSITE if deep and shallow and max(kurtosis_interval[L][1] for L in deep)
-               < min(kurtosis_interval[L][0] for L in shallow) else verdicts.UNDECIDED),
+    "robust": verdicts.intervals_outcome([kurtosis_interval[L] for L in deep],
+                                         [kurtosis_interval[L] for L in shallow]),
     "uncertainty": "excess kurtosis, 95% bootstrap CI: " + "; ".join(
         f"L={L} [{kurtosis_interval[L][0]:.3g}, {kurtosis_interval[L][1]:.3g}]" for L in depths)
         + "; one initialization per depth"}
@@ -345,11 +342,8 @@ if diverged_text:
     def re_run_horizon(t_div):
         return min(config["n_iters"], config["reference_iters"], t_div + PAST_DIVERGENCE)
 
-    _, _, evaluations = reference_train(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
-                                        re_run_horizon(divergence_iteration(L, r)),
-                                        batch_size=config["batch_size"], eval_every=config["eval_every"],
-                                        stop_at_divergence=True)
-    reference_means = np.array([m for _, m, _ in evaluations])
+    reference = reference_evaluations(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
+                                      re_run_horizon(divergence_iteration(L, r)), config, stop_at_divergence=True)
     precision_table, overflow = [], {}
     for L_div in depths:  # per depth, its run that diverged first, re-run by the reference loop in float64
         diverged_runs = [r for r in range(runs[L_div].n_runs) if not np.isfinite(runs[L_div].eval_loss[r]).all()]
@@ -358,27 +352,26 @@ if diverged_text:
         r_div = min(diverged_runs, key=lambda r: divergence_iteration(L_div, r))
         t_div = divergence_iteration(L_div, r_div)
         horizon = re_run_horizon(t_div)
-        _, _, evaluations64 = reference_train(f"depth{L_div}", runs[L_div].optimizer[r_div],
-                                              int(runs[L_div].seed[r_div]), float(runs[L_div].lr[r_div]), horizon,
-                                              batch_size=config["batch_size"], eval_every=config["eval_every"],
-                                              stop_at_divergence=True, dtype=torch.float64)
-        means64 = np.array([m for _, m, _ in evaluations64])
+        reference64 = reference_evaluations(f"depth{L_div}", runs[L_div].optimizer[r_div],
+                                            int(runs[L_div].seed[r_div]), float(runs[L_div].lr[r_div]), horizon,
+                                            config, stop_at_divergence=True, dtype=torch.float64)
+        means64, ended64 = reference64["mean"], reference64["iterations"][-1]
         overflow[L_div] = bool(np.isfinite(means64).all())
         precision_table.append({
             "depth": f"L={L_div}", "run (first to diverge)": f"{OPTIMIZER_LABELS[runs[L_div].optimizer[r_div]]}, seed "
             f"{int(runs[L_div].seed[r_div])}, lr {runs[L_div].lr[r_div]:g}",
             "float32 (engine)": f"diverged by iteration {t_div}",
-            "float64 (reference loop)": (f"trains {evaluations64[-1][0]} iterations without diverging; loss "
+            "float64 (reference loop)": (f"trains {ended64} iterations without diverging; loss "
                                          f"{means64[0]:.3g} → {means64[-1]:.3g}" if overflow[L_div] else
-                                         f"diverges too, by iteration {evaluations64[-1][0]}"),
+                                         f"diverges too, by iteration {ended64}"),
             "so the divergence is": "float32's overflow" if overflow[L_div] else "the optimizer's instability"})
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
                       f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}; the "
                       f"engine's run that diverged first, by iteration {divergence_iteration(L, r)}) on "
                       f"its own (drawing every prompt: the engine's law, another random stream), "
                       + (f"diverged too: its evaluation loss left the floating-point range by iteration "
-                         f"{evaluations[-1][0]}." if not np.isfinite(reference_means).all() else
-                         f"did not diverge in {evaluations[-1][0]} iterations."))
+                         f"{reference['iterations'][-1]}." if not np.isfinite(reference["mean"]).all() else
+                         f"did not diverge in {reference['iterations'][-1]} iterations."))
     diverged_note = (f"**Runs that diverged** (evaluation loss NaN or infinite) at these learning rates: "
                      f"{diverged_text}. Their curves stop where the loss left the floating-point range; their late "
                      f"losses count as infinite and their condition numbers are left out (the rules above). "

@@ -60,7 +60,6 @@ caption = (f"profile '{profile}': {len(seeds)} seeds, {n_iters} iterations of fu
            f"N={N}, n={n}, D={D}, d={d}")
 print(caption)
 KERNEL_COLORS = {"softmax": "tab:orange", "gaussian": "tab:green"}
-CONVERGED = 1e-8  # f_T / f_0 below this: converged (float32 reaches ~1e-15 here)
 
 # %% [markdown]
 # ## Method
@@ -167,7 +166,7 @@ for H in heads:
         table_a.append({"H": H, "HD vs Nn": f"{H * D} {'≥' if H * D >= N * n else '<'} {N * n}", "kernel": kernel,
                         "step size (per seed)": ", ".join(f"{e:.3g}" for e in part_a[H, kernel]["eta"]),
                         "f_T / f_0 (per seed)": ", ".join(f"{r:.1e}" for r in ratio),
-                        "converged": f"{int((ratio < CONVERGED).sum())}/{len(seeds)}",
+                        "converged": f"{int(verdicts.converged(ratio).sum())}/{len(seeds)}",
                         "fitted rate ρ (per seed)": ", ".join(f"{r:.3g}" for r in rate)})
 display(Markdown(scorecard.markdown_table(table_a, columns=list(table_a[0]))))
 
@@ -179,21 +178,20 @@ for scale in init_scales:
         grad = part_b[scale, kernel]["query_grad_norm"]
         table_b.append({"init scale": f"{scale:g}", "kernel": kernel,
                         "f_T / f_0 (per seed)": ", ".join(f"{r:.1e}" for r in ratios[kernel]),
-                        "converged": f"{int((ratios[kernel] < CONVERGED).sum())}/{len(seeds)}",
+                        "converged": f"{int(verdicts.converged(ratios[kernel]).sum())}/{len(seeds)}",
                         "‖∇_Q f‖ first → last (median)": f"{grad[:, 0].median():.2e} → {grad[:, -1].median():.2e}"})
-    if (ratios["gaussian"] < CONVERGED).all() and (ratios["softmax"] > 1e-3).any():
+    if verdicts.kernel_contrast(ratios["gaussian"], ratios["softmax"]):
         contrast.append(scale)
-    both_floor = (ratios["gaussian"] < CONVERGED) & (ratios["softmax"] < CONVERGED)  # ties at the float floor
-    if ((ratios["gaussian"] < ratios["softmax"]) & ~both_floor).all():
+    if verdicts.gaussian_lower(ratios["gaussian"], ratios["softmax"]):
         gaussian_lower.append(scale)
 display(Markdown(scorecard.markdown_table(table_b, columns=list(table_b[0]))))
 
 over = [(H, k) for H in heads for k in multihead.KERNELS if H * D >= N * n]
-converged_over = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in over)
+converged_over = sum(int(verdicts.converged(summary_a[key][0]).sum()) for key in over)
 total_over = len(over) * len(seeds)
-theorem1_verdict = verdicts.majority_verdict([c for key in over for c in summary_a[key][0] < CONVERGED])
+theorem1_verdict = verdicts.majority_verdict([c for key in over for c in verdicts.converged(summary_a[key][0])])
 under = [(H, k) for H in heads for k in multihead.KERNELS if H * D < N * n]
-converged_under = sum(int((summary_a[key][0] < CONVERGED).sum()) for key in under)
+converged_under = sum(int(verdicts.converged(summary_a[key][0]).sum()) for key in under)
 theorem2_verdict = verdicts.kernel_contrast_verdict(contrast, gaussian_lower)
 rates_over = np.concatenate([summary_a[key][1] for key in over]) if over else np.array([np.nan])
 rows = [
@@ -203,7 +201,8 @@ rows = [
      "ours": f"HD ≥ Nn: {converged_over}/{total_over} runs converged (median fitted rate "
              f"{np.nanmedian(rates_over):.3g}); HD < Nn: {converged_under}/{len(under) * len(seeds)} "
              f"({profile} profile, {n_iters} iterations)", "verdict": theorem1_verdict,
-     **verdicts.count_fields([c for key in over for c in summary_a[key][0] < CONVERGED], "runs with HD ≥ Nn")},
+     **verdicts.count_fields([c for key in over for c in verdicts.converged(summary_a[key][0])],
+                             "runs with HD ≥ Nn")},
     {"claim": "Theorem 2: with W^Q alone the Gaussian kernel converges, softmax can stall",
      "figure": "Poster Thm. 2", "setting": f"synthetic, H={query_only_heads}, init scales {init_scales}",
      "paper": "Gaussian converges; softmax may have vanishing gradients",
@@ -226,7 +225,7 @@ glue("poster_under_reading", Markdown(
 glue("poster_contrast", Markdown(", ".join(f"{s:g}" for s in contrast) or "none"), display=False)
 glue("poster_lower", Markdown(", ".join(f"{s:g}" for s in gaussian_lower) or "none"), display=False)
 by_scale = "; ".join(f"s={scale:g}: " + " / ".join(
-    f"{int((summary_b[scale, k][0] < CONVERGED).sum())}/{len(seeds)}" for k in multihead.KERNELS)
+    f"{int(verdicts.converged(summary_b[scale, k][0]).sum())}/{len(seeds)}" for k in multihead.KERNELS)
     for scale in init_scales)
 glue("poster_by_scale", Markdown(by_scale), display=False)
 glue("poster_caption", Markdown(caption), display=False)
@@ -238,8 +237,9 @@ glue("poster_caption", Markdown(caption), display=False)
 # NBVAL_CHECK_OUTPUT
 print("Theorem 1, converged with HD >= Nn:", f"{converged_over}/{total_over}", "HD < Nn:", converged_under)
 for scale in init_scales:
-    print(f"Theorem 2, scale {scale:g}: converged softmax {int((summary_b[scale, 'softmax'][0] < CONVERGED).sum())}, "
-          f"gaussian {int((summary_b[scale, 'gaussian'][0] < CONVERGED).sum())}")
+    converged_runs = {k: int(verdicts.converged(summary_b[scale, k][0]).sum()) for k in multihead.KERNELS}
+    print(f"Theorem 2, scale {scale:g}: converged softmax {converged_runs['softmax']}, "
+          f"gaussian {converged_runs['gaussian']}")
 
 # %% [markdown]
 # ## What we see

@@ -192,9 +192,8 @@ for name in ("setting1", "setting2"):
         swap[name] = (paper_lr, code_lr, float(np.median(scores[name, "adam", paper_lr])),
                       float(np.median(scores[name, "adam", code_lr])))
 if swap:
-    paper_wins = sum(p < c for _, _, p, c in swap.values())
-    swap_verdict = ("reproduced" if paper_wins == len(swap) else "not reproduced" if paper_wins == 0
-                    else "partly reproduced")
+    swap_verdict = verdicts.better_rate_verdict([lp for _, _, lp, _ in swap.values()],
+                                                [lc for _, _, _, lc in swap.values()])
     swap_text = "; ".join(f"{n}: Table 2's {p:g} → {lp:.3g}, code's {c:g} → {lc:.3g}"
                           for n, (p, c, lp, lc) in swap.items())
     rows.append({"claim": "Table 2's Adam rates for Settings 1-2 beat the code's (swapped)", "figure": "Table 2",

@@ -36,6 +36,12 @@ def test_profiles_and_overrides():
         profiles.resolve("fast")
 
 
+def test_transposed_table_swaps_rows_and_columns():
+    rows = [{"": "L=2", "gap": 1, "kurtosis": 0.5}, {"": "L=8", "gap": 3, "kurtosis": 2}]
+    assert scorecard.transposed_table(rows).splitlines() == ["|  | L=2 | L=8 |", "|---|---|---|", "| gap | 1 | 3 |",
+                                                             "| kurtosis | 0.5 | 2 |"]
+
+
 def test_scorecard_rows_travel_through_notebook_outputs():
     rows = [{"claim": "c", "figure": "Fig. 2", "setting": "setting1", "paper": "p", "ours": "o | x",
              "verdict": "reproduced"}]

@@ -5,6 +5,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
+from pathlib import Path
 
 import pytest
 import torch
@@ -29,6 +30,30 @@ def test_key_depends_on_config_and_code_version(monkeypatch):
     before = cache.key_of({"a": 1})
     monkeypatch.setattr(cache, "code_version", lambda: "another version")
     assert cache.key_of({"a": 1}) != before
+
+
+def test_editing_any_engine_file_changes_the_code_version(tmp_path):
+    """Every file of the engine package counts, a new one too, and a missing module is an error, not a silent skip."""
+    import shutil
+
+    package = tmp_path / "lintf_core"
+    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache.code_version(package)
+    assert before == cache.code_version()  # the copy hashes as the original
+    engine_files = sorted((package / "engine").glob("*.py"))
+    assert len(engine_files) >= 8
+    for path in engine_files:
+        text = path.read_text()
+        path.write_text(text + "\n# edited\n")
+        assert cache.code_version(package) != before, path.name
+        path.write_text(text)
+    assert cache.code_version(package) == before
+    (package / "engine" / "new_room.py").write_text("X = 1\n")
+    assert cache.code_version(package) != before
+    (package / "engine" / "new_room.py").unlink()
+    (package / "sampler.py").unlink()
+    with pytest.raises(FileNotFoundError, match="sampler.py"):
+        cache.code_version(package)
 
 
 def test_the_key_holds_the_thread_count():

@@ -1,4 +1,4 @@
-"""python -m lintf_core: the JSON of design.md, and one-line errors for bad input."""
+"""python -m lintf_core: the JSON of `train --out` (Trajectories.to_json), and one-line errors for bad input."""
 
 import json
 import subprocess

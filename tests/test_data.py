@@ -1,4 +1,4 @@
-"""The prompt distributions against closed-form facts (Table 1, Section 4.1, paper-facts §4)."""
+"""The prompt distributions against closed-form facts (Table 1, Section 4.1)."""
 
 import numpy as np
 import pytest

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from lintf_core.data import PromptStatistics, PromptStream, prompt_statistics
-from lintf_core.diagnostics import (condition_numbers, directional_smoothness, gradient_noise, hessians,
+from lintf_core.diagnostics import (condition_numbers, gradient_noise,
                                     paired_ratios, robust_condition_number, smoothness_along, smoothness_envelope,
                                     tail_statistics, true_gradient)
+from lintf_core.engine import directional_smoothness, hessians
 from lintf_core.model import Architecture, init_params, loss, loss_and_grad
 from lintf_core.settings import get_setting
 from lintf_core.train import train

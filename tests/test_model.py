@@ -5,25 +5,9 @@ import pytest
 import torch
 
 from lintf_core.data import PromptStream, input_matrix, prompt_statistics, stack_prompts
-from lintf_core.model import (Architecture, attention_matrices, init_params, loss, per_prompt_loss,
-                              predict_statistics, predict_tokens)
+from lintf_core.model import (Architecture, attention_matrices, init_params, loss, per_prompt_loss, predict_statistics,
+                              predict_tokens, transcription)
 from lintf_core.settings import get_setting
-
-
-def literal_tf(P_layers, Q_layers, Z, softmax=False):
-    """Eq. (7)-(8) as printed: Z_{l+1} = Z_l + (1/n) P Z M (Z^T Q Z); prediction -[Z_L]_{d+1, n+1}.
-    softmax=True: the authors' code comment, softmax over each query's scores (a column of Z^T Q Z) before M."""
-    d1, n1 = Z.shape
-    n = n1 - 1
-    M = torch.zeros(n1, n1, dtype=Z.dtype)
-    for i in range(n):
-        M[i, i] = 1.0
-    for P, Q in zip(P_layers, Q_layers):
-        scores = Z.T @ Q @ Z  # [i, j] = z_i^T Q z_j: key i, query j
-        if softmax:
-            scores = torch.softmax(scores, dim=0)
-        Z = Z + (1.0 / n) * (P @ Z @ M @ scores)
-    return -Z[d1 - 1, n1 - 1]
 
 
 def embedded(block, parametrization, d, which):
@@ -46,7 +30,7 @@ def literal_predictions(theta, arch, Z0, parametrization):
         Ps = [embedded(blocks[r, layer, 0], parametrization, arch.d, "P") for layer in range(arch.n_layers)]
         Qs = [embedded(blocks[r, layer, 1], parametrization, arch.d, "Q") for layer in range(arch.n_layers)]
         for b in range(batch):
-            expected[r, b] = literal_tf(Ps, Qs, Z0[b])
+            expected[r, b] = transcription(Ps, Qs, Z0[b])
     return expected
 
 
@@ -84,7 +68,7 @@ def test_softmax_tokens_match_literal():
         Ps = [embedded(blocks[r, layer, 0], "sparse", arch.d, "P") for layer in range(arch.n_layers)]
         Qs = [embedded(blocks[r, layer, 1], "sparse", arch.d, "Q") for layer in range(arch.n_layers)]
         got = predict_tokens(theta, arch, Z0)[r]
-        want = torch.stack([literal_tf(Ps, Qs, Z0[b], softmax=True) for b in range(4)])
+        want = torch.stack([transcription(Ps, Qs, Z0[b], softmax=True) for b in range(4)])
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="attention"):
         predict_statistics(theta, arch, prompt_statistics(prompts))
@@ -204,7 +188,7 @@ def test_separate_query_key_is_eq7_with_Q_equal_WK_transposed_WQ(parametrization
         layers = layer_blocks(theta, arch, r)
         Ps = [P for P, _, _ in layers]
         Qs = [WK.T @ WQ for _, WQ, WK in layers]
-        want = torch.stack([literal_tf(Ps, Qs, Z0[b]) for b in range(4)])
+        want = torch.stack([transcription(Ps, Qs, Z0[b]) for b in range(4)])
         torch.testing.assert_close(predict_tokens(theta, arch, Z0)[r], want, rtol=1e-10, atol=1e-12)
         stats = predict_statistics(theta, arch, prompt_statistics(prompts))[r]
         torch.testing.assert_close(stats, want, rtol=1e-9, atol=1e-12)
@@ -250,7 +234,7 @@ def test_pre_layer_model_matches_literal_mlp_then_eq7():
             Z = input_matrix(prompts)[b].clone()
             for column in range(Z.shape[1]):
                 Z[:d, column] = W2 @ torch.relu(W1 @ Z[:d, column] + b1) + b2
-            want.append(literal_tf([P for P, _ in layers], [Q for _, Q in layers], Z))
+            want.append(transcription([P for P, _ in layers], [Q for _, Q in layers], Z))
         want = torch.stack(want)
         torch.testing.assert_close(predict_tokens(theta, arch, input_matrix(prompts))[r], want, rtol=1e-10,
                                    atol=1e-12)

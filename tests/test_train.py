@@ -193,3 +193,26 @@ def test_the_learning_rate_experiment_trains_the_verdict_seeds_at_the_grids_best
     assert found == best and used == {"sgd": 0.02, "adam": 0.02}  # the code's rates
     assert sorted(set(runs.seed)) == [0, 1]
     assert all(np.isclose(runs.lr[r], best[runs.optimizer[r]]) for r in range(runs.n_runs))
+
+
+def test_eval_index_and_the_late_losses_of_either_metric():
+    from lintf_core import verdicts
+
+    runs = train("setting1", seeds=[0], n_iters=20, eval_every=5, use_cache=False, progress=False)
+    assert runs.eval_index(15) == 3 and runs.eval_iterations[runs.eval_index(20)] == 20
+    with pytest.raises(ParameterError, match="iteration"):
+        runs.eval_index(7)
+    for metric in ("eval_loss", "eval_loss_median"):
+        np.testing.assert_array_equal(verdicts.late_losses(runs, "adam", metric=metric),
+                                      runs.late_loss("adam", metric=metric))
+
+
+def test_reference_evaluations_are_reference_trains_evaluations():
+    from lintf_core.bench import reference_evaluations
+
+    config = {"batch_size": 50, "eval_every": 5}
+    got = reference_evaluations("setting1", "adam", 0, 0.01, 10, config, use_cache=False)
+    _, _, evaluations = reference_train("setting1", "adam", 0, 0.01, 10, batch_size=50, eval_every=5, use_cache=False)
+    assert got["iterations"].tolist() == [0, 5, 10]
+    np.testing.assert_array_equal(got["mean"], [m for _, m, _ in evaluations])
+    np.testing.assert_array_equal(got["median"], [m for _, _, m in evaluations])

@@ -1,6 +1,6 @@
 """The verdicts' uncertainty (verdicts.py) against independent truths: exact binomial sums, bootstrap intervals
 of known cases, and the book's conventions for ties, NaN, diverged runs and one seed; and the authors' evaluation
-batch against the fingerprints measured from their code (paper-facts §4b)."""
+batch against the fingerprints measured from their code."""
 
 from math import comb
 
@@ -133,7 +133,7 @@ def test_scorecard_rows_need_their_uncertainty():
         scorecard.show([{**row, "n": "6 seeds", "uncertainty": "u", "robust": "probably"}])
 
 
-FINGERPRINTS = {  # paper-facts §4b: Z[0,0,:], y_test[:3], sum of |x|^2 over every token, max |x|^2 (prompt, token)
+FINGERPRINTS = {  # measured from the authors' code: Z[0,0,:], y_test[:3], sum of |x|^2 over every token, max |x|^2 (prompt, token)
     "setting1": ([0.79003, 0.33678, -2.13422, -0.71784, -0.68457, -3.01884], [-2.15145, 0.16599, -4.45446],
                  104732.08, 26.6512, (103, 17)),
     "setting2": ([0.79003, 0.33678, -2.13422, -0.71784, -0.68457, -3.01884], [-2.15525, 0.51902, -0.16751],

@@ -70,7 +70,7 @@ class _Runs:
     def __init__(self, late):  # {lr: [per-seed late loss, NaN or inf for a diverged run]}
         self.late = {lr: np.asarray(v, dtype=float) for lr, v in late.items()}
 
-    def late_loss(self, optimizer, lr):
+    def late_loss(self, optimizer, lr, metric="eval_loss"):
         return self.late[lr]
 
     def diverged(self, optimizer, lr):
@@ -200,3 +200,55 @@ def test_poster_rules():
     assert verdicts.rugged_verdict([True, True, False], [False, False, False]) == PARTLY
     assert verdicts.rugged_verdict([True, False], [False, True]) == NOT_REPRODUCED  # ties on both
     assert verdicts.rugged_verdict([], []) == NOT_REPRODUCED
+
+
+def test_poster_convergence_thresholds():
+    assert verdicts.converged([1e-9, 1e-8, 1e-3, NAN]).tolist() == [True, False, False, False]  # 1e-8 is not below
+    assert verdicts.kernel_contrast([1e-12, 1e-10], [1e-12, 0.5])  # every Gaussian run converged, one softmax stalled
+    assert not verdicts.kernel_contrast([1e-12, 1e-6], [1e-12, 0.5])  # a Gaussian run did not converge
+    assert not verdicts.kernel_contrast([1e-12, 1e-10], [1e-12, 1e-3])  # softmax slow, not stalled (1e-3 is not above)
+    assert verdicts.gaussian_lower([1e-5, 1e-6], [1e-4, 1e-3])
+    assert not verdicts.gaussian_lower([1e-12, 1e-6], [1e-13, 1e-3])  # both at the float floor: not "lower"
+    assert not verdicts.gaussian_lower([1e-5, 1e-2], [1e-4, 1e-3])
+
+
+def test_table2_better_rate_rule():
+    assert verdicts.better_rate_verdict([0.1, 0.2], [0.3, 0.4]) == REPRODUCED
+    assert verdicts.better_rate_verdict([0.1, 0.5], [0.3, 0.4]) == PARTLY
+    assert verdicts.better_rate_verdict([0.3, 0.4], [0.3, 0.1]) == NOT_REPRODUCED  # a tie is not a win
+    assert verdicts.better_rate_verdict([INF], [1.0]) == NOT_REPRODUCED  # Table 2's rate diverged
+    assert verdicts.better_rate_verdict([], []) == NOT_REPRODUCED
+
+
+def test_fig09_11_rules():
+    heavy, light = _tails(9.0, 6.0), _tails(0.5, 3.5)
+    assert verdicts.tails_noise_verdict(heavy, light) == REPRODUCED
+    assert verdicts.tails_noise_verdict(heavy, _tails(2.0, 5.0)) == PARTLY  # both heavy-tailed: two of three
+    assert verdicts.tails_noise_verdict(_tails(0.5, 3.5), _tails(9.0, 6.0)) == NOT_REPRODUCED  # the other way round
+    assert verdicts.wider_gap_verdict([3.0, 4.0], [1.0, 2.0]) == REPRODUCED
+    assert verdicts.wider_gap_verdict([3.0, 1.0], [1.0, 2.0]) == PARTLY
+    assert verdicts.wider_gap_verdict([NAN, NAN], [1.0, 2.0]) == NOT_REPRODUCED
+    assert verdicts.further_verdict([[0.1, 0.2], [0.1]], [[0.5, 0.6], [0.2]]) == REPRODUCED
+    assert verdicts.further_verdict([[0.1, 0.2], [0.3]], [[0.5, 0.6], [0.2]]) == PARTLY
+    assert verdicts.further_verdict([[INF, INF, 0.1]], [[0.5, 0.5, 0.5]]) == NOT_REPRODUCED  # diverged runs count
+
+
+def test_fig15_features():
+    features = verdicts.nonlinear_features([2.0, 3.0], _tails(2.0, 5.0), [1.5, NAN], [1.0, 2.0], [0.5, 1.0])
+    assert features == {"Adam beats SGDM": True, "heavy-tailed noise": True, "R_med larger for SGDM": True,
+                        "Adam smoother": True}
+    features = verdicts.nonlinear_features([2.0, 1.0], _tails(0.5, 5.0), [0.5, 1.2], [1.0, 2.0], [1.0, 1.0])
+    assert not any(features.values())  # a tie at 1, kurtosis below 1, mean ratio 0.85, a tie in smoothness
+    # the noise feature is Fig. 3's rule, the one definition of heavy-tailed
+    assert verdicts.nonlinear_features([2.0], _tails(0.8, 5.0), [2.0], [1.0], [0.5])["heavy-tailed noise"] is False
+
+
+def test_fig03_verdict_and_interval_separation():
+    assert verdicts.heavy_tail_verdict(_tails(2.0, 5.0)) == REPRODUCED
+    assert verdicts.heavy_tail_verdict(_tails(2.0, 4.0)) == NOT_REPRODUCED
+    above, below = [(3.0, 5.0), (4.0, 6.0)], [(0.5, 1.0), (1.5, 2.5)]
+    assert verdicts.intervals_outcome(above, below) == verdicts.HOLDS
+    assert verdicts.intervals_outcome(below, above) == verdicts.OPPOSITE
+    assert verdicts.intervals_outcome([(2.0, 5.0)], below) == verdicts.UNDECIDED  # overlaps 1.5-2.5
+    assert verdicts.intervals_outcome([(2.5, 5.0)], [(1.0, 2.5)]) == verdicts.UNDECIDED  # touching is not above
+    assert verdicts.intervals_outcome([], below) == verdicts.UNDECIDED

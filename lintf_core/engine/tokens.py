@@ -1,8 +1,8 @@
 """A fast path for the token-level attention variants of Fig. 7 (softmax, and the poster's Gaussian kernel), in the
-authors' sparse parametrization, tested against model.predict_tokens (tests/test_fast_tokens.py: losses and
+authors' sparse parametrization, tested against model.predict_tokens (tests/test_tokens.py: losses and
 gradients in float64).
 
-A fused forward + hand-derived backward, compiled by numba like fast.py: tokens are a block of prompts' (n+1) x
+A fused forward + hand-derived backward, compiled by numba like sparse.py: tokens are a block of prompts' (n+1) x
 (d+1) matrices with the examples innermost, so every token-by-token product is a vectorised loop over the block.
 Per layer, with z_i = [x_i; y_i] (i <= n, the query last) and the sparse P_full = [[P, 0], [0, 1]]:
     scores  softmax   s_ji = x_i . (Q x_j),  a_ji = softmax_i(s_ji) over all n+1 keys
@@ -18,7 +18,7 @@ import numba
 import numpy as np
 import torch
 
-from .data import input_matrix
+from ..data import input_matrix
 
 
 def supports(arch):
@@ -44,6 +44,7 @@ def _fused(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_pa
 
 @numba.njit(fastmath=True, cache=True)
 def _block(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_parts, r, blk):
+    """The driver of one (run, block) pair: the forward, the squared errors, and the backward if want_grad."""
     L, d = params.shape[1], params.shape[3]
     T, B = Z.shape[1], Z.shape[-1]  # T = n + 1 tokens
     n = T - 1
@@ -54,9 +55,28 @@ def _block(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_pa
     constants = np.empty(4, dtype)  # in the parameters' precision, so float32 math stays float32
     constants[0], constants[1], constants[2] = 1.0 / (2.0 * np.sqrt(d)), 1.0 / n, -2.0 / B
     constants[3] = -2.0 * constants[0]
-    scale, inv_n, minus_2scale = constants[0], constants[1], constants[3]
-    # forward, keeping each layer's input tokens X[l], scores a[l], key-side features f[l] (Q x or W_K x),
-    # query-side features g[l] (W_Q x; softmax: unused) and attention-weighted sums w[l]
+    tape = _tokens_forward(params, Z, gaussian, r, data, lo, E, constants)
+    X = tape[0]
+    gX = np.zeros((T, d + 1, E), dtype)  # adjoint of the current layer's output tokens
+    for e in range(E):
+        residual = -X[L, n, d, e] - target[data, lo + e]
+        per_prompt[r, lo + e] = residual * residual
+        gX[n, d, e] = constants[2] * residual  # d loss / d z_{n+1}[d]: the prediction is its negative
+    if not want_grad:
+        return
+    _tokens_backward(params, gaussian, r, tape, gX, constants, grad_parts[r, blk])
+
+
+@numba.njit(fastmath=True)
+def _tokens_forward(params, Z, gaussian, r, data, lo, E, constants):
+    """The layers of the module docstring for run r on prompts lo .. lo + E of data batch `data`, keeping each
+    layer's input tokens X[l], scores a[l], key-side features f[l] (Q x or W_K x), query-side features g[l] (W_Q x;
+    softmax: unused) and attention-weighted sums w[l]. Returns (X, a, f, g, w)."""
+    L, d = params.shape[1], params.shape[3]
+    T = Z.shape[1]
+    n = T - 1
+    dtype = params.dtype
+    scale, inv_n = constants[0], constants[1]
     X = np.empty((L + 1, T, d + 1, E), dtype)
     a = np.empty((L, T, T, E), dtype)
     f = np.empty((L, T, d, E), dtype)
@@ -75,39 +95,7 @@ def _block(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_pa
         if gaussian:
             _features(params[r, l, 2], X[l], g[l], 0)  # W_K x_t (the keys)
         for j in range(first, T):
-            if gaussian:  # a_ji = exp(-|q_j - k_i|^2 scale), keys i < n only (the query is masked)
-                for i in range(n):
-                    for e in range(E):
-                        a[l, j, i, e] = 0
-                    for k in range(d):
-                        for e in range(E):
-                            diff = f[l, j, k, e] - g[l, i, k, e]
-                            a[l, j, i, e] += diff * diff
-                    for e in range(E):
-                        a[l, j, i, e] = -a[l, j, i, e] * scale
-                    _exp(a[l, j, i], bits)
-            else:  # a_ji = softmax_i(x_i . Q x_j) over all T keys
-                for i in range(T):
-                    for e in range(E):
-                        a[l, j, i, e] = 0
-                    for k in range(d):
-                        for e in range(E):
-                            a[l, j, i, e] += X[l, i, k, e] * f[l, j, k, e]
-                for e in range(E):
-                    peak[e] = a[l, j, 0, e]
-                    total[e] = 0
-                for i in range(1, T):
-                    for e in range(E):
-                        peak[e] = max(peak[e], a[l, j, i, e])
-                for i in range(T):
-                    for e in range(E):
-                        a[l, j, i, e] = a[l, j, i, e] - peak[e]
-                    _exp(a[l, j, i], bits)
-                    for e in range(E):
-                        total[e] += a[l, j, i, e]
-                for i in range(T):
-                    for e in range(E):
-                        a[l, j, i, e] /= total[e]
+            _scores(X[l], f[l], g[l], a[l, j], j, gaussian, scale, peak, total, bits)
             for c in range(d + 1):
                 for e in range(E):
                     w[l, j, c, e] = 0
@@ -123,13 +111,59 @@ def _block(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_pa
                         X[l + 1, j, c, e] += P[c, k] * w[l, j, k, e] * inv_n
             for e in range(E):
                 X[l + 1, j, d, e] = X[l, j, d, e] + w[l, j, d, e] * inv_n
-    gX = np.zeros((T, d + 1, E), dtype)  # adjoint of the current layer's output tokens
-    for e in range(E):
-        residual = -X[L, n, d, e] - target[data, lo + e]
-        per_prompt[r, lo + e] = residual * residual
-        gX[n, d, e] = constants[2] * residual  # d loss / d z_{n+1}[d]: the prediction is its negative
-    if not want_grad:
-        return
+    return X, a, f, g, w
+
+
+@numba.njit(fastmath=True)
+def _scores(X, f, g, a, j, gaussian, scale, peak, total, bits):
+    """Query token j's attention weights a[i] over the keys i, in one layer (X its tokens, f and g its features)."""
+    T, d, E = X.shape[0], f.shape[1], X.shape[2]
+    n = T - 1
+    if gaussian:  # a_ji = exp(-|q_j - k_i|^2 scale), keys i < n only (the query is masked)
+        for i in range(n):
+            for e in range(E):
+                a[i, e] = 0
+            for k in range(d):
+                for e in range(E):
+                    diff = f[j, k, e] - g[i, k, e]
+                    a[i, e] += diff * diff
+            for e in range(E):
+                a[i, e] = -a[i, e] * scale
+            _exp(a[i], bits)
+    else:  # a_ji = softmax_i(x_i . Q x_j) over all T keys
+        for i in range(T):
+            for e in range(E):
+                a[i, e] = 0
+            for k in range(d):
+                for e in range(E):
+                    a[i, e] += X[i, k, e] * f[j, k, e]
+        for e in range(E):
+            peak[e] = a[0, e]
+            total[e] = 0
+        for i in range(1, T):
+            for e in range(E):
+                peak[e] = max(peak[e], a[i, e])
+        for i in range(T):
+            for e in range(E):
+                a[i, e] = a[i, e] - peak[e]
+            _exp(a[i], bits)
+            for e in range(E):
+                total[e] += a[i, e]
+        for i in range(T):
+            for e in range(E):
+                a[i, e] /= total[e]
+
+
+@numba.njit(fastmath=True)
+def _tokens_backward(params, gaussian, r, tape, gX, constants, grad_parts):
+    """Reverse mode through _tokens_forward's lines from gX, the adjoint of the last layer's output tokens: the
+    gradient's parts added into grad_parts[layer, {P, Q or W_Q, W_K}]."""
+    X, a, f, g, w = tape
+    L, d = params.shape[1], params.shape[3]
+    T, E = X.shape[1], X.shape[3]
+    n = T - 1
+    dtype = params.dtype
+    inv_n, minus_2scale = constants[1], constants[3]
     gw = np.empty((T, d + 1, E), dtype)
     ga = np.empty((T, E), dtype)
     gf = np.zeros((T, d, E), dtype)
@@ -138,7 +172,7 @@ def _block(params, Z, target, run_data, gaussian, want_grad, per_prompt, grad_pa
     for l in range(L - 1, -1, -1):
         first = n if l == L - 1 else 0
         P = params[r, l, 0]
-        grads = grad_parts[r, blk, l]
+        grads = grad_parts[l]
         for j in range(T):
             for k in range(d):
                 for e in range(E):

@@ -1,15 +1,16 @@
-"""The fast paths (lintf_core/fast.py) against the readable model (model.py) and the direct prompt-statistics sampler
-against the explicit construction from N covariates (data.py)."""
+"""The engine's compiled paths (lintf_core/engine/) against the readable model (model.py), the dispatcher's choice of
+path, and the direct prompt-statistics sampler (sampler.py) against the explicit construction from N covariates
+(data.py)."""
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats as scipy_stats
 
-from lintf_core import data, fast, model
-from lintf_core.data import (EVAL, TRAIN, Prompts, PromptStatistics, PromptStream, prompt_statistics,
-                             sample_statistics, stack_prompts)
+from lintf_core import engine, model, sampler
+from lintf_core.data import EVAL, TRAIN, Prompts, PromptStatistics, PromptStream, prompt_statistics, stack_prompts
 from lintf_core.model import Architecture, init_params
+from lintf_core.sampler import sample_statistics
 from lintf_core.settings import get_setting
 from lintf_core.train import train
 
@@ -31,12 +32,12 @@ def _double(stats):
 def test_fused_loss_and_gradient_equal_the_readable_model(name, query_key):
     arch, theta, stats = _case(name, std=0.05 if name in ("depth8", "large") else 0.2,
                                batch=40 if name == "large" else 200, query_key=query_key)
-    assert fast.supports(arch)
+    assert engine.sparse.supports(arch)
     loss_ref, grad_ref = model.loss_and_grad(theta.double(), arch, _double(stats))
-    loss, grad = fast.loss_and_grad(theta, arch, stats)
+    loss, grad = engine.sparse.loss_and_grad(theta, arch, stats)
     np.testing.assert_allclose(loss, loss_ref, rtol=2e-4)
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
-    per_prompt = fast.per_prompt_loss(theta, arch, stats)
+    per_prompt = engine.sparse.per_prompt_loss(theta, arch, stats)
     np.testing.assert_allclose(per_prompt, model.per_prompt_loss(theta.double(), arch, _double(stats)), rtol=1e-3,
                                atol=1e-6)
 
@@ -47,7 +48,7 @@ def test_each_run_reads_its_own_batch():
     theta = init_params(arch, range(4), 0.2)
     batches = sample_statistics([PromptStream(setting, s, TRAIN) for s in range(2)], 100)
     run_data = np.array([1, 0, 1, 0])
-    _, grad = fast.loss_and_grad(theta, arch, batches, run_data)
+    _, grad = engine.sparse.loss_and_grad(theta, arch, batches, run_data)
     _, grad_ref = model.loss_and_grad(theta.double(), arch, _double(batches.select(torch.from_numpy(run_data))))
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
 
@@ -55,7 +56,7 @@ def test_each_run_reads_its_own_batch():
 @pytest.mark.parametrize("name, query_key", [("setting1", None), ("depth4", None), ("setting1", "separate")])
 def test_fused_hessians_equal_autograd_hessians(name, query_key):
     arch, theta, stats = _case(name, batch=100, runs=2, query_key=query_key)
-    H = fast.hessians(theta, arch, stats)
+    H = engine.hessians(theta, arch, stats)
     for r in range(2):
         reference = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
         scale = reference.abs().max().item()
@@ -72,8 +73,8 @@ def test_products_from_a_first_layer_are_the_full_products_in_the_layers_it_keep
     first = np.array([0, 1, 3])
     directions[:, 1, layer < 1] = 0
     directions[:, 2, layer < 3] = 0
-    full = fast.hessian_vector_products(theta, arch, stats, directions)
-    kept = fast.hessian_vector_products(theta, arch, stats, directions, first=first)
+    full = engine.sparse_hvp.hessian_vector_products(theta, arch, stats, directions)
+    kept = engine.sparse_hvp.hessian_vector_products(theta, arch, stats, directions, first=first)
     for k, f in enumerate(first):
         np.testing.assert_allclose(kept[:, k, layer >= f], full[:, k, layer >= f], rtol=1e-5,
                                    atol=1e-6 * full.abs().max().item())
@@ -83,7 +84,7 @@ def test_products_from_a_first_layer_are_the_full_products_in_the_layers_it_keep
 def test_fused_directional_smoothness_is_u_h_u():
     arch, theta, stats = _case("setting1", batch=100, runs=2)
     direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(3))
-    smoothness = fast.directional_smoothness(theta, direction, arch, stats)
+    smoothness = engine.directional_smoothness(theta, direction, arch, stats)
     for r in range(2):
         H = torch.func.hessian(lambda t: model.loss(t[None], arch, _double(stats))[0])(theta[r].double())
         u = direction[r].double()
@@ -91,22 +92,22 @@ def test_fused_directional_smoothness_is_u_h_u():
 
 
 def test_fig15_kernel_equals_the_readable_model():
-    """The learned pre-layer + full P, Q path (fast.loss_and_grad_full) against autograd through model.py, on one
+    """The learned pre-layer + full P, Q path (engine.full.loss_and_grad_full) against autograd through model.py, on one
     batch per seed (each run reading its own) and on one batch for all runs."""
     setting = get_setting("nonlinear")
     arch = Architecture.of(setting)
-    assert fast.supports_full(arch) and not fast.supports(arch)
+    assert engine.full.supports_full(arch) and not engine.sparse.supports(arch)
     prompts = stack_prompts([PromptStream(setting, s, TRAIN).sample(300) for s in range(2)])
     theta = init_params(arch, range(3), 0.2)
     run_data = np.array([1, 0, 1])
-    loss, grad = fast.loss_and_grad_full(theta, arch, prompts, run_data)
+    loss, grad = engine.full.loss_and_grad_full(theta, arch, prompts, run_data)
     loss_ref, grad_ref = model.loss_and_grad(theta, arch, prompts.select(torch.from_numpy(run_data)))
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-4)
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
     a = arch.n_attention_params  # the pre-layer's part (torch, from the kernel's adjoints) on its own scale
     np.testing.assert_allclose(grad[:, a:], grad_ref[:, a:], rtol=2e-3, atol=2e-4 * grad_ref[:, a:].abs().max().item())
     one = prompts.select(0)
-    loss, grad = fast.loss_and_grad_full(theta, arch, one)
+    loss, grad = engine.full.loss_and_grad_full(theta, arch, one)
     loss_ref, grad_ref = model.loss_and_grad(theta, arch, one)
     np.testing.assert_allclose(grad, grad_ref, rtol=2e-3, atol=2e-4 * grad_ref.abs().max().item())
 
@@ -123,14 +124,14 @@ def _fig15_case(batch=48):
 
 
 def test_fig15_hessians_equal_autograd_hessians():
-    """fast.hessians on Fig. 15's model (the compiled tangent pass, the pre-layer's derivatives by hand, the
+    """engine.hessians on Fig. 15's model (the compiled tangent pass, the pre-layer's derivatives by hand, the
     symmetric fill) against torch.func.hessian of model.loss in float64, block by block on each block's own scale;
     and Hessian-vector products along directions that move both parts against H v."""
     arch, prompts, double = _fig15_case()
     theta = init_params(arch, range(2), 0.2)
-    H = fast.hessians(theta, arch, prompts)
+    H = engine.hessians(theta, arch, prompts)
     directions = torch.randn(2, 3, arch.n_params, generator=torch.Generator().manual_seed(0))
-    products = fast.hessian_vector_products_full(theta, arch, prompts, directions.numpy(), chunk=2)
+    products = engine.full.hessian_vector_products_full(theta, arch, prompts, directions.numpy(), chunk=2)
     a = arch.n_attention_params
     for r in range(2):
         reference = torch.func.hessian(lambda t: model.loss(t[None], arch, double)[0])(theta[r].double())
@@ -140,22 +141,84 @@ def test_fig15_hessians_equal_autograd_hessians():
         expected = directions[r].double() @ reference
         np.testing.assert_allclose(products[r], expected, rtol=0, atol=2e-5 * expected.abs().max().item())
     u = directions[:, 0]
-    np.testing.assert_allclose(fast.directional_smoothness(theta, u, arch, prompts),
+    np.testing.assert_allclose(engine.directional_smoothness(theta, u, arch, prompts),
                                torch.einsum("ri,rij,rj->r", u, H, u) / (u * u).sum(1), rtol=1e-4)
 
 
 def test_a_diverged_run_gives_nan_and_leaves_the_others_alone():
     arch, theta, stats = _case("setting1", batch=50)
     theta[1] = float("nan")
-    loss, grad = fast.loss_and_grad(theta, arch, stats)
+    loss, grad = engine.sparse.loss_and_grad(theta, arch, stats)
     assert torch.isnan(loss[1]) and torch.isfinite(loss[[0, 2]]).all() and torch.isfinite(grad[[0, 2]]).all()
+
+
+def test_the_dispatcher_picks_one_path_per_model_and_derivative():
+    s1, nonlinear = get_setting("setting1"), get_setting("nonlinear")
+    stats = prompt_statistics(PromptStream(s1, 0, EVAL).sample(4))
+    prompts = PromptStream(s1, 0, EVAL).sample(4)
+    cases = [  # (architecture, data, {derivative: path})
+        (Architecture.of(s1), stats, dict(loss="sparse", gradient="sparse", hessian="sparse")),
+        (Architecture.of(s1, query_key="separate"), stats, dict(loss="sparse", gradient="sparse", hessian="sparse")),
+        (Architecture.of(s1, parametrization="full"), stats, dict(loss="autograd", gradient="autograd",
+                                                                  hessian="autograd")),
+        (Architecture.of(s1, attention="softmax"), prompts, dict(loss="tokens", gradient="tokens", hessian="autograd")),
+        (Architecture.of(s1, attention="gaussian", query_key="separate"), prompts,
+         dict(loss="tokens", gradient="tokens", hessian="autograd")),
+        (Architecture.of(nonlinear), PromptStream(nonlinear, 0, EVAL).sample(4),
+         dict(loss="autograd", gradient="full", hessian="full")),
+    ]
+    for arch, data, paths in cases:
+        assert {k: engine.kernel_for(arch, data, k) for k in paths} == paths, arch
+        assert engine.reads_statistics(arch) == (paths["gradient"] == "sparse")
+
+
+def test_the_dispatcher_returns_its_paths_numbers_bit_for_bit():
+    arch, theta, stats = _case("setting1", batch=60)
+    for got, want in zip(engine.loss_and_grad(theta, arch, stats), engine.sparse.loss_and_grad(theta, arch, stats)):
+        assert torch.equal(got, want)
+    setting = get_setting("setting1")
+    prompts = stack_prompts([PromptStream(setting, s, TRAIN).sample(30) for s in range(2)])
+    run_data = np.array([0, 1, 1])
+    full = Architecture.of(setting, parametrization="full")
+    theta = init_params(full, range(3), 0.2)
+    selected = model.model_input(full, prompts).select(torch.from_numpy(run_data))  # each run's own batch
+    got, want = engine.loss_and_grad(theta, full, prompts, run_data), engine.autograd.loss_and_grad(theta, full, selected)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    losses = engine.per_prompt_loss(theta, full, prompts, run_data)
+    assert torch.equal(losses, engine.autograd.per_prompt_loss(theta, full, selected).detach())
+    assert not losses.requires_grad
+
+
+@pytest.mark.parametrize("parametrization, query_key", [("sparse", "single"), ("sparse", "separate"),
+                                                        ("full", "single")])
+def test_the_autograd_path_is_the_readable_model(parametrization, query_key):
+    """engine/autograd.py (the examples-innermost layout and its hand-written derivatives) against model.py's
+    statistics identity in plain matrix products: values, gradients and a Hessian, float64."""
+    setting = get_setting("setting2")
+    arch = Architecture.of(setting, parametrization=parametrization, query_key=query_key)
+    theta = init_params(arch, range(2), 0.3).double()
+    stats = _double(prompt_statistics(PromptStream(setting, 0, EVAL).sample(50)))
+    torch.testing.assert_close(engine.autograd.per_prompt_loss(theta, arch, stats),
+                               model.per_prompt_loss(theta, arch, stats), rtol=1e-10, atol=0)
+    for got, want in zip(engine.autograd.loss_and_grad(theta, arch, stats), model.loss_and_grad(theta, arch, stats)):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    H = engine.autograd.hessians(theta[:1], arch, stats)[0]
+    reference = torch.func.hessian(lambda t: model.loss(t[None], arch, stats)[0])(theta[0])
+    torch.testing.assert_close(H, reference, rtol=1e-8, atol=1e-10 * reference.abs().max().item())
+
+
+def test_the_autograd_path_of_fig15s_model_is_the_readable_model():
+    arch, prompts, double = _fig15_case(batch=40)
+    theta = init_params(arch, range(2), 0.2).double()
+    for got, want in zip(engine.autograd.loss_and_grad(theta, arch, double), model.loss_and_grad(theta, arch, double)):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 
 # ---- the direct sampler: same law as N explicit covariates --------------------------------------------------------
 
 def _direct_and_explicit(name, n):
     setting = get_setting(name)
-    direct = PromptStream(setting, 1, TRAIN).sample_statistics(n)
+    direct = sample_statistics([PromptStream(setting, 1, TRAIN)], n).select(0)
     explicit = prompt_statistics(PromptStream(setting, 2, TRAIN).sample(n))
     return setting, direct, explicit
 
@@ -189,7 +252,7 @@ def test_direct_statistics_match_the_explicit_construction_in_law(name):
     assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
     arch = Architecture.of(setting)
     theta = init_params(arch, [0], 0.2)
-    predictions = [fast.per_prompt_loss(theta, arch, s)[0].numpy() for s in (direct, explicit)]
+    predictions = [engine.sparse.per_prompt_loss(theta, arch, s)[0].numpy() for s in (direct, explicit)]
     assert scipy_stats.ks_2samp(*predictions).pvalue > 1e-3
 
 
@@ -217,7 +280,7 @@ def test_direct_sampler_is_its_formula_on_each_streams_own_draws(name):
         for batch in direct:
             if setting.covariates == "normal":  # Bartlett: N S = A A^T, A_jj^2 ~ chi^2(N - j), normals below
                 K = 3 * d + d * (d - 1) // 2
-                spares = data.SPARE_PAIRS + int(data.SPARE_FRACTION * B * d)
+                spares = sampler.SPARE_PAIRS + int(sampler.SPARE_FRACTION * B * d)
                 numbers = torch.empty(B + -(-spares // K), K).normal_(generator=stream.generator).double().numpy()
                 uniforms = stream.np_rng.random((B + -(-spares // d), d), dtype=np.float32).astype(np.float64)
                 chi2 = _marsaglia_tsang_chi_squares(numbers[:B, K - d:], uniforms[:B], numbers[B:].ravel(),
@@ -270,21 +333,21 @@ def _marsaglia_tsang_chi_squares(normals, uniforms, spare_normals, spare_uniform
 @pytest.mark.parametrize("N", [20, 5])
 def test_bartlett_chi_squares_have_their_laws(N, monkeypatch):
     """Each A_jj^2 against chi^2(N - j) (KS), chi^2(1) included (N = 5); without spares the rejected candidates are
-    left NaN and counted, and data.sample_statistics then draws them from numpy's Gamma, in law as before."""
+    left NaN and counted, and sampler.sample_statistics then draws them from numpy's Gamma, in law as before."""
     d, B = 5, 20_000
     generator = torch.Generator().manual_seed(N)
     normals = torch.empty(2, B + 400, 3 * d + d * (d - 1) // 2).normal_(generator=generator).numpy()
     uniforms = torch.empty(2, B + 2000, d).uniform_(generator=generator).numpy()
     chi2, G, z_query, target = np.empty((2, d, B)), *_statistics_arrays(2, d, B)
-    assert (fast.gaussian_statistics(normals, uniforms, N, chi2, G, z_query, target, True) == 0).all()
+    assert (sampler.gaussian_statistics(normals, uniforms, N, chi2, G, z_query, target, True) == 0).all()
     for j in range(d):
         assert scipy_stats.kstest(chi2[:, j].ravel(), scipy_stats.chi2(N - j).cdf).pvalue > 1e-3
     np.testing.assert_allclose(G[:, np.arange(d), np.arange(d)].sum(1) * N, chi2.sum(1) + (normals[:, :B, 2 * d:2 * d
                                + d * (d - 1) // 2].astype(np.float64) ** 2).sum(-1), rtol=1e-5)  # N tr S = sum A_ij^2
-    missing = fast.gaussian_statistics(normals[:, :B], uniforms[:, :B], N, chi2, G, z_query, target, True)
+    missing = sampler.gaussian_statistics(normals[:, :B], uniforms[:, :B], N, chi2, G, z_query, target, True)
     assert (missing > 0).all() and (np.isnan(chi2).sum((1, 2)) == missing).all()
-    monkeypatch.setattr(data, "SPARE_PAIRS", 0)
-    monkeypatch.setattr(data, "SPARE_FRACTION", 0.0)
+    monkeypatch.setattr(sampler, "SPARE_PAIRS", 0)
+    monkeypatch.setattr(sampler, "SPARE_FRACTION", 0.0)
     setting = get_setting("setting1" if N == 20 else "setting2")
     direct = sample_statistics([PromptStream(setting, s, TRAIN) for s in (0, 1)], B // 2)
     trace = direct.G[:, :d, :d].diagonal(dim1=1, dim2=2).sum(-1).double() * N
@@ -324,13 +387,13 @@ def test_radial_statistics_have_their_closed_form_laws(name):
     assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
     arch = Architecture.of(setting)
     theta0 = init_params(arch, [0], 0.2)
-    losses = [fast.per_prompt_loss(theta0, arch, s)[0].numpy() for s in (direct, explicit)]
+    losses = [engine.sparse.per_prompt_loss(theta0, arch, s)[0].numpy() for s in (direct, explicit)]
     assert scipy_stats.ks_2samp(*losses).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_compiled_clip_and_step_is_optims(dtype):
-    """fast.clip_and_step against optim.clip_by_global_norm + optim.step (the readable torch operations, themselves
+    """engine.clip_and_step against optim.clip_by_global_norm + optim.step (the readable torch operations, themselves
     tested against torch.optim): SGDM and Adam runs, clipping on and off, a zero gradient and a NaN run."""
     from lintf_core import optim
     runs = [("sgd", 0.02, 1.0), ("adam", 0.02, 1.0), ("sgd", 0.1, 0.05), ("sgd", 0.05, 1e9), ("adam", 0.3, 1e9)]
@@ -342,7 +405,7 @@ def test_compiled_clip_and_step_is_optims(dtype):
         grad = torch.randn(len(runs), 150, generator=generator, dtype=dtype) * 2.0 ** (t % 7 - 3)
         grad[2] = 0 if t == 4 else grad[2]
         grad[4] = float("nan") if t >= 20 else grad[4]
-        ours, norm = fast.clip_and_step(ours, grad, states[0])
+        ours, norm = engine.clip_and_step(ours, grad, states[0])
         clipped, reference_norm = optim.clip_by_global_norm(grad, states[1].clip)
         reference = optim.step(reference, clipped, states[1])
         tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
