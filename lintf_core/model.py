@@ -219,10 +219,11 @@ def model_input(arch, prompts):
     return prompts
 
 
-def per_prompt_loss(theta, arch, data):
+def per_prompt_loss(theta, arch, data, predict_statistics=predict_statistics):
     """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention, no
     pre-layer) or Prompts (anything; linear attention with a pre-layer runs on the statistics of the mapped
-    covariates; without one, Prompts take the token-level path)."""
+    covariates; without one, Prompts take the token-level path). predict_statistics: the statistics path (the
+    engine passes its faster one, engine/autograd.py)."""
     if isinstance(data, PromptStatistics):
         if arch.mlp_hidden:
             raise ValueError("data: a model with a learned pre-layer needs Prompts, not PromptStatistics")
@@ -242,9 +243,9 @@ def loss(theta, arch, data):
     return per_prompt_loss(theta, arch, data).mean(-1)
 
 
-def loss_and_grad(theta, arch, data):
-    """Per-run loss (runs,) and per-run gradient (runs, n_params): the runs are independent, so the gradient of the
-    sum over runs is every run's own gradient."""
+def loss_and_grad(theta, arch, data, loss=loss):
+    """Per-run loss (runs,) and per-run gradient (runs, n_params) of `loss`: the runs are independent, so the
+    gradient of the sum over runs is every run's own gradient."""
     theta = theta.detach().requires_grad_(True)
     value = loss(theta, arch, data)
     (grad,) = torch.autograd.grad(value.sum(), theta)

@@ -160,6 +160,15 @@ def similar_within(ratios, factor=3.0):
     return bool(len(ratios) and ((ratios >= 1 / factor) & (ratios <= factor)).all())
 
 
+def separate_qk_verdict(single, separate, factor=3.0):
+    """Fig. 8 left (separate W_Q, W_K behave like the single Q): per optimizer the separate model's median late loss
+    within `factor` of the single Q's (similar_within), and Adam's late loss below SGDM's on every seed of both
+    models. Reproduced if both hold, partly if one does. single, separate: {optimizer: per-seed late losses}."""
+    ratios = [np.median(separate[opt]) / np.median(single[opt]) for opt in single]
+    same_order = all(bool((np.asarray(m["adam"]) < np.asarray(m["sgd"])).all()) for m in (single, separate))
+    return votes_verdict([similar_within(ratios, factor), same_order])
+
+
 def large_model_verdict(ratios):
     """Fig. 8 right (the larger model shows the same Adam/SGD gap): paired late-loss ratios SGDM/Adam at each
     optimizer's best rate. Reproduced if above 2 on every seed, partly if above 1 on every seed."""

@@ -116,14 +116,15 @@ plots.plt.close(fig)
 # %% tags=["hide-input"]
 table, ratios = [], {}
 for opt in OPTIMIZER_LABELS:
-    linear = runs["linear"].late_loss(opt)
+    linear = verdicts.late_losses(runs["linear"], opt)  # a diverged run: inf
     row = {"optimizer": OPTIMIZER_LABELS[opt], "linear: late loss (median)": f"{np.median(linear):.3g}"}
     for variant in ("softmax", "gaussian"):
-        other = runs[variant].late_loss(opt)
-        ratios[variant, opt] = other / linear
+        other = verdicts.late_losses(runs[variant], opt)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratios[variant, opt] = other / linear
         row[f"{variant}: late loss (median)"] = f"{np.median(other):.3g}"
-        row[f"{variant} / linear (median, per seed)"] = (f"{np.median(other / linear):.3g} ("
-                                                         + ", ".join(f"{r:.2g}" for r in other / linear) + ")")
+        row[f"{variant} / linear (median, per seed)"] = (f"{np.median(ratios[variant, opt]):.3g} ("
+                                                         + ", ".join(f"{r:.2g}" for r in ratios[variant, opt]) + ")")
     table.append(row)
 display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 

@@ -170,16 +170,15 @@ plots.plt.close(fig)
 #   reproduced** otherwise.
 
 # %% tags=["hide-input"]
-ratio_separate = {opt: float(np.median(left["separate"].late_loss(opt)) / np.median(left["single"].late_loss(opt)))
+late_left = {qk: {opt: verdicts.late_losses(left[qk], opt) for opt in OPTIMIZER_LABELS} for qk in left}
+ratio_separate = {opt: float(np.median(late_left["separate"][opt]) / np.median(late_left["single"][opt]))
                   for opt in OPTIMIZER_LABELS}
-adam_wins = {qk: int((left[qk].late_loss("adam") < left[qk].late_loss("sgd")).sum()) for qk in left}
+adam_wins = {qk: int((late_left[qk]["adam"] < late_left[qk]["sgd"]).sum()) for qk in left}
 n_seeds = len(config["seeds"])
-similar = verdicts.similar_within(list(ratio_separate.values()), factor=3)
-same_order = all(adam_wins[qk] == n_seeds for qk in left)
-left_verdict = verdicts.votes_verdict([similar, same_order])
+left_verdict = verdicts.separate_qk_verdict(late_left["single"], late_left["separate"])
 large_ratio = verdicts.late_loss_ratios(final_late["sgd"], final_late["adam"])
 right_verdict = verdicts.large_model_verdict(large_ratio)
-table = [{"model": qk, **{f"late loss {OPTIMIZER_LABELS[o]} (median)": f"{np.median(left[qk].late_loss(o)):.3g}"
+table = [{"model": qk, **{f"late loss {OPTIMIZER_LABELS[o]} (median)": f"{np.median(late_left[qk][o]):.3g}"
                           for o in OPTIMIZER_LABELS},
           "Adam below SGDM (seeds)": f"{adam_wins[qk]}/{n_seeds}"} for qk in left]
 display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))

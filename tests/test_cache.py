@@ -56,6 +56,25 @@ def test_editing_any_engine_file_changes_the_code_version(tmp_path):
         cache.code_version(package)
 
 
+def test_numbas_cache_folder_follows_every_file_with_kernels(tmp_path):
+    """numba checks only a kernel's own file; the folder's key covers the others it calls (engine/products.py)."""
+    import shutil
+
+    import lintf_core
+
+    package = tmp_path / "lintf_core"
+    shutil.copytree(Path(cache.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = lintf_core.compiled_cache_dir(package)
+    for name in ("engine/products.py", "engine/sparse.py", "sampler.py"):
+        path = package / name
+        text = path.read_text()
+        path.write_text(text + "\n# edited\n")
+        assert lintf_core.compiled_cache_dir(package) != before, name
+        path.write_text(text)
+    (package / "engine" / "__init__.py").write_text((package / "engine" / "__init__.py").read_text() + "\n# edited\n")
+    assert lintf_core.compiled_cache_dir(package) == before  # the dispatcher has no kernel: nothing to recompile
+
+
 def test_the_key_holds_the_thread_count():
     """A result computed on another number of threads differs in its last bits: it must not be served."""
     before = torch.get_num_threads()

@@ -252,3 +252,18 @@ def test_fig03_verdict_and_interval_separation():
     assert verdicts.intervals_outcome([(2.0, 5.0)], below) == verdicts.UNDECIDED  # overlaps 1.5-2.5
     assert verdicts.intervals_outcome([(2.5, 5.0)], [(1.0, 2.5)]) == verdicts.UNDECIDED  # touching is not above
     assert verdicts.intervals_outcome([], below) == verdicts.UNDECIDED
+
+
+def test_fig08_separate_qk_rule():
+    single = {"sgd": np.array([4.0, 5.0]), "adam": np.array([1.0, 2.0])}
+    assert verdicts.separate_qk_verdict(single, {"sgd": np.array([8.0, 9.0]), "adam": np.array([2.0, 3.0])}) \
+        == REPRODUCED
+    far = {"sgd": np.array([40.0, 50.0]), "adam": np.array([1.0, 2.0])}  # SGDM 10x the single Q's
+    assert verdicts.separate_qk_verdict(single, far) == PARTLY
+    swapped = {"sgd": np.array([1.0, 50.0]), "adam": np.array([4.0, 2.0])}  # Adam above SGDM on a seed
+    assert verdicts.separate_qk_verdict(single, swapped) == NOT_REPRODUCED
+    diverged = {"sgd": np.array([4.0, 5.0]), "adam": np.array([INF, 2.0])}  # a diverged Adam seed: median inf
+    assert verdicts.separate_qk_verdict(single, diverged) == NOT_REPRODUCED
+    three = {"sgd": np.array([4.0, 5.0, 6.0]), "adam": np.array([1.0, 2.0, 1.5])}
+    one_diverged = {"sgd": np.array([4.0, 5.0, 6.0]), "adam": np.array([INF, 2.0, 1.5])}
+    assert verdicts.separate_qk_verdict(three, one_diverged) == PARTLY  # medians alike, but not below on every seed

@@ -10,8 +10,8 @@ slice gradients."""
 
 import torch
 
-from ..data import Prompts, PromptStatistics, input_matrix, prompt_statistics
-from ..model import attention_blocks, attention_matrices, pre_layer, predict_tokens
+from .. import model
+from ..model import attention_blocks, attention_matrices
 
 
 def _contract(A, B):
@@ -121,35 +121,18 @@ def _predict_statistics_sparse(theta, arch, stats):
 
 
 def per_prompt_loss(theta, arch, data):
-    """Squared error of every prompt for every run: (runs, B). `data` is PromptStatistics (linear attention, no
-    pre-layer) or Prompts (anything; linear attention with a pre-layer runs on the statistics of the mapped
-    covariates, computed in the graph; without one, Prompts take the token-level path)."""
-    if isinstance(data, PromptStatistics):
-        if arch.mlp_hidden:
-            raise ValueError("data: a model with a learned pre-layer needs Prompts, not PromptStatistics")
-        return (predict_statistics(theta, arch, data) - data.target) ** 2
-    if isinstance(data, Prompts):
-        if arch.mlp_hidden and arch.uses_statistics:
-            shared = data.w.dim() == 2  # one batch for all runs: give it a run dimension of 1
-            x, x_query = (v[None] if shared else v for v in (data.x, data.x_query))
-            stats = prompt_statistics(data, x=pre_layer(theta, arch, x), x_query=pre_layer(theta, arch, x_query))
-            return (predict_statistics(theta, arch, stats) - stats.target) ** 2
-        return (predict_tokens(theta, arch, input_matrix(data)) - data.y_query) ** 2
-    raise TypeError(f"data: expected Prompts or PromptStatistics, got {type(data).__name__}")
+    """model.per_prompt_loss with this module's statistics path: (runs, B) squared errors."""
+    return model.per_prompt_loss(theta, arch, data, predict_statistics)
 
 
 def loss(theta, arch, data):
-    """The empirical objective f of every run on a batch: mean squared error, shape (runs,)."""
+    """The empirical objective f of every run on a batch, shape (runs,)."""
     return per_prompt_loss(theta, arch, data).mean(-1)
 
 
 def loss_and_grad(theta, arch, data):
-    """Per-run loss (runs,) and per-run gradient (runs, n_params): the runs are independent, so the gradient of the
-    sum over runs is every run's own gradient."""
-    theta = theta.detach().requires_grad_(True)
-    value = loss(theta, arch, data)
-    (grad,) = torch.autograd.grad(value.sum(), theta)
-    return value.detach(), grad
+    """model.loss_and_grad of this module's loss: per-run loss (runs,) and gradient (runs, n_params)."""
+    return model.loss_and_grad(theta, arch, data, loss)
 
 
 def hessians(theta, arch, data, chunk=16):
