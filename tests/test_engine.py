@@ -216,6 +216,18 @@ def test_the_autograd_path_of_fig15s_model_is_the_readable_model():
 
 # ---- the direct sampler: same law as N explicit covariates --------------------------------------------------------
 
+def _assert_same_law_as_explicit(setting, direct, explicit):
+    """Two-sample KS of the direct sampler's statistics against explicit prompts': the smallest eigenvalue of S, and
+    the per-prompt loss of one fixed model."""
+    d = setting.d
+    smallest = [torch.linalg.eigvalsh(s.G[:d, :d].permute(2, 0, 1).double())[:, 0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
+    arch = Architecture.of(setting)
+    theta = init_params(arch, [0], 0.2)
+    losses = [engine.sparse.per_prompt_loss(theta, arch, s)[0].numpy() for s in (direct, explicit)]
+    assert scipy_stats.ks_2samp(*losses).pvalue > 1e-3
+
+
 def _direct_and_explicit(name, n):
     setting = get_setting(name)
     direct = sample_statistics([PromptStream(setting, 1, TRAIN)], n).select(0)
@@ -248,12 +260,7 @@ def test_direct_statistics_match_the_explicit_construction_in_law(name):
     trace = direct.G[:d, :d].diagonal(dim1=0, dim2=1).sum(-1).double() * N
     assert scipy_stats.kstest(trace.numpy(), scipy_stats.chi2(N * d).cdf).pvalue > 1e-3
     # the smallest eigenvalue of S, and the prediction of a fixed model: two-sample KS against explicit prompts
-    smallest = [torch.linalg.eigvalsh(s.G[:d, :d].permute(2, 0, 1).double())[:, 0].numpy() for s in (direct, explicit)]
-    assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
-    arch = Architecture.of(setting)
-    theta = init_params(arch, [0], 0.2)
-    predictions = [engine.sparse.per_prompt_loss(theta, arch, s)[0].numpy() for s in (direct, explicit)]
-    assert scipy_stats.ks_2samp(*predictions).pvalue > 1e-3
+    _assert_same_law_as_explicit(setting, direct, explicit)
 
 
 def test_direct_sampler_is_reproducible_and_streams_are_independent():
@@ -383,12 +390,7 @@ def test_radial_statistics_have_their_closed_form_laws(name):
         assert scipy_stats.kstest(trace.numpy(), scipy_stats.gamma(N * k, scale=theta).cdf).pvalue > 1e-3
         mean_s = k * theta
     np.testing.assert_allclose(S.mean(-1), mean_s * torch.eye(d, dtype=torch.float64) / d, atol=0.05 * mean_s)
-    smallest = [torch.linalg.eigvalsh(s.G[:d, :d].permute(2, 0, 1).double())[:, 0].numpy() for s in (direct, explicit)]
-    assert scipy_stats.ks_2samp(*smallest).pvalue > 1e-3
-    arch = Architecture.of(setting)
-    theta0 = init_params(arch, [0], 0.2)
-    losses = [engine.sparse.per_prompt_loss(theta0, arch, s)[0].numpy() for s in (direct, explicit)]
-    assert scipy_stats.ks_2samp(*losses).pvalue > 1e-3
+    _assert_same_law_as_explicit(setting, direct, explicit)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
