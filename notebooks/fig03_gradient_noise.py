@@ -42,7 +42,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
 
-from lintf_core import plots, profiles, scorecard, verdicts
+from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import noise_at_init, tail_statistics
 from lintf_core.settings import get_setting
 
@@ -97,7 +97,7 @@ plots.plt.close(fig)
 # %% tags=["hide-input"]
 tails = {name: tail_statistics(noise[name]) for name in settings}
 # the kurtosis's own sampling spread over the noise samples (bootstrap; the initialization is one draw)
-intervals = {name: verdicts.statistic_interval(noise[name], stats.kurtosis) for name in settings}
+intervals = {name: uncertainty.statistic_interval(noise[name], stats.kurtosis) for name in settings}
 rows, table = [], []
 for name in settings:
     t = tails[name]

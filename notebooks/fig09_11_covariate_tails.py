@@ -47,7 +47,7 @@ from scipy import stats
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard, verdicts
+from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.settings import gamma_setting, get_setting
 from lintf_core.train import train_profile, train_verdict_seeds
@@ -116,7 +116,7 @@ plots.plt.close(fig)
 
 # %% tags=["hide-input"]
 tails = {name: tail_statistics(noise[name]) for name in pair}
-intervals = {name: verdicts.statistic_interval(noise[name], stats.kurtosis) for name in pair}
+intervals = {name: uncertainty.statistic_interval(noise[name], stats.kurtosis) for name in pair}
 gap = {}  # on the verdict seeds: R_med at the table iterations
 for name in pair:
     ratios, _ = paired_ratios(verdict_runs[name],

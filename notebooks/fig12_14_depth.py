@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
 
-from lintf_core import plots, profiles, scorecard, verdicts
+from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.bench import reference_evaluations
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
@@ -260,7 +260,7 @@ def trend_fields(result, key):
     return verdicts.uncertainty_fields(verdicts.trend_comparison(depths, np.array(values)), unit=unit)
 
 
-kurtosis_interval = {L: verdicts.statistic_interval(noise[L], stats.kurtosis) for L in depths}
+kurtosis_interval = {L: uncertainty.statistic_interval(noise[L], stats.kurtosis) for L in depths}
 deep, shallow = [L for L in depths if L >= 6], [L for L in depths if L <= 4]
 noise_fields = {
     "n": f"{len(noise[depths[0]])} noise samples per depth",

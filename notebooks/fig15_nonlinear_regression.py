@@ -44,13 +44,13 @@ from scipy import stats
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from lintf_core import plots, profiles, scorecard, verdicts
+from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import (condition_numbers, noise_at_init, paired_ratios, paired_values,
                                     smoothness_along, tail_statistics)
 from lintf_core.errors import ParameterError
 from lintf_core.model import Architecture
 from lintf_core.settings import get_setting
-from lintf_core.train import OPTIMIZER_LABELS, train
+from lintf_core.train import train
 
 plots.use_book_style()
 SETTING = get_setting("nonlinear")
@@ -167,7 +167,7 @@ rows = [{"claim": "the nonlinear task keeps the features", "figure": "Fig. 15", 
                  + f" ({held}/4; {profile} profile, {n_iters} iterations)", "verdict": verdict,
          **verdicts.count_fields(
              [verdicts.paired_comparison(loss_ratio)["outcome"] == verdicts.HOLDS,
-              verdicts.interval_outcome(*verdicts.statistic_interval(noise, stats.kurtosis), 1) == verdicts.HOLDS,
+              verdicts.interval_outcome(*uncertainty.statistic_interval(noise, stats.kurtosis), 1) == verdicts.HOLDS,
               verdicts.paired_comparison(rmed_ratio)["outcome"] == verdicts.HOLDS,
               verdicts.paired_comparison(smooth_sgd / smooth_adam)["outcome"] == verdicts.HOLDS],
              "features decided at level 0.05 (sign tests over seeds; the noise's kurtosis interval)",

@@ -47,7 +47,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
 
-from lintf_core import plots, profiles, scorecard, verdicts
+from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
@@ -89,7 +89,7 @@ for name in settings:
         fits[name, opt] = {**smoothness_envelope(g, s, quantile), "spearman": stats.spearmanr(g, s).statistic,
                            "nonpositive": int((s <= 0).sum()), "lr": float(runs[name].lr[r])}
         if opt == "adam":  # rho's spread over the run's iterates (resampled in pairs); the run itself is one draw
-            rho_interval[name] = verdicts.bootstrap_interval(
+            rho_interval[name] = uncertainty.bootstrap_interval(
                 np.arange(len(g)), lambda i, axis: np.apply_along_axis(
                     lambda j: stats.spearmanr(g[j.astype(int)], s[j.astype(int)]).statistic, axis, i),
                 n_resamples=1000)

@@ -1,6 +1,6 @@
-"""The verdicts' uncertainty (verdicts.py) against independent truths: exact binomial sums, bootstrap intervals
-of known cases, and the book's conventions for ties, NaN, diverged runs and one seed; and the authors' evaluation
-batch against the fingerprints measured from their code."""
+"""The verdicts' uncertainty (uncertainty.py, verdicts.py) against independent truths: exact binomial sums, bootstrap
+intervals of known cases, and the book's conventions for ties, NaN, diverged runs and one seed; and the authors'
+evaluation batch against the fingerprints measured from their code."""
 
 from math import comb
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from lintf_core import scorecard, verdicts
+from lintf_core import scorecard, uncertainty, verdicts
 from lintf_core.data import authors_evaluation_batch, evaluation_prompts
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
@@ -22,7 +22,7 @@ def exact_upper_tail(k, n):
 @pytest.mark.parametrize("k, n", [(6, 6), (5, 6), (3, 6), (15, 20), (20, 20), (0, 4)])
 def test_the_sign_test_gives_the_exact_binomial_tail(k, n):
     values = [2.0] * k + [0.5] * (n - k)
-    test = verdicts.sign_test(values)
+    test = uncertainty.sign_test(values)
     assert test["p_above"] == pytest.approx(exact_upper_tail(k, n))
     assert test["p_below"] == pytest.approx(exact_upper_tail(n - k, n))
     assert (test["above"], test["below"], test["n"]) == (k, n - k, n)
@@ -35,7 +35,7 @@ def test_six_of_six_holds_and_five_of_six_cannot_tell():
 
 
 def test_ties_and_nan_are_left_out_and_counted():
-    test = verdicts.sign_test([1.0, 1.0, np.nan, 2.0, 3.0])
+    test = uncertainty.sign_test([1.0, 1.0, np.nan, 2.0, 3.0])
     assert (test["n"], test["ties"], test["missing"], test["above"]) == (2, 2, 1, 2)
     assert test["p_above"] == pytest.approx(0.25)
 
@@ -57,18 +57,18 @@ def test_one_seed_cannot_decide_and_has_no_interval():
 
 
 def test_bootstrap_interval_known_cases():
-    assert verdicts.bootstrap_interval([3.0, 3.0, 3.0]) == (3.0, 3.0)  # constant: a point
+    assert uncertainty.bootstrap_interval([3.0, 3.0, 3.0]) == (3.0, 3.0)  # constant: a point
     x = np.random.default_rng(1).normal(10, 2, 400)
-    low, high = verdicts.bootstrap_interval(x, np.mean)
+    low, high = uncertainty.bootstrap_interval(x, np.mean)
     half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))  # the normal-theory interval of a mean
     assert low == pytest.approx(x.mean() - half, abs=0.05) and high == pytest.approx(x.mean() + half, abs=0.05)
-    assert verdicts.bootstrap_interval(x, np.mean) == (low, high)  # a fixed seed: the same interval every build
+    assert uncertainty.bootstrap_interval(x, np.mean) == (low, high)  # a fixed seed: the same interval every build
 
 
 def test_the_ratio_interval_is_symmetric_in_log():
     ratios = np.array([0.5, 1, 2, 4, 8, 16, 32])
-    low, high = verdicts.ratio_interval(ratios)
-    inv_low, inv_high = verdicts.ratio_interval(1 / ratios)
+    low, high = uncertainty.ratio_interval(ratios)
+    inv_low, inv_high = uncertainty.ratio_interval(1 / ratios)
     assert low == pytest.approx(1 / inv_high) and high == pytest.approx(1 / inv_low)
 
 
