@@ -44,9 +44,9 @@ export NUMBA_NUM_THREADS ?= 1
 # would otherwise see one core)
 JOBS ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)
 
-.PHONY: setup browser site-test book paper quick test unit nbval references bench lab clean
+.PHONY: setup browser text site-test book paper quick test unit nbval references bench lab clean
 
-setup: $(STAMP) browser
+setup: $(STAMP) browser text
 
 # Debian's Chromium and its driver, for the browser test of the site (tests/site); apt-get where there is one.
 browser:
@@ -54,6 +54,13 @@ browser:
 	  { command -v apt-get >/dev/null && { apt-get install -y -q chromium chromium-driver >/dev/null || \
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }; } || \
 	  { echo "make setup: the browser test needs Chromium: install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver, as root)"; exit 1; }
+
+# Debian's fortunes, the premise chapter's English text (lintf_core/realnets.py); apt-get where there is one.
+text:
+	@test -d /usr/share/games/fortunes || \
+	  { command -v apt-get >/dev/null && { apt-get install -y -q fortunes >/dev/null || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q fortunes >/dev/null; }; }; } || \
+	  { echo "make setup: the premise chapter needs Debian's fortunes: apt-get install fortunes (as root)"; exit 1; }
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +76,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 # numba's kernels compiled first, one family per process on every core (lintf_core/warmup.py); then the notebooks
-book: $(STAMP)
+book: $(STAMP) text
 	$(PY) -m lintf_core compile
 	$(PY) -m lintf_core book --profile $(PROFILE) --jobs $(JOBS)
 
@@ -87,11 +94,11 @@ test: unit nbval
 	$(PY) -m pytest -q tests/site
 
 # The unit tests alone, and nbval alone (each compiles numba's kernels first, a few seconds once they are cached).
-unit: $(STAMP) browser
+unit: $(STAMP) browser text
 	$(PY) -m lintf_core compile --tests
 	$(PY) -m pytest -q -n $(JOBS) --durations=8 tests --ignore=tests/site
 
-nbval: $(STAMP)
+nbval: $(STAMP) text
 	$(PY) -m lintf_core compile --tests
 	$(PY) -m pytest -q -n $(JOBS) --dist loadscope --durations=13 --nbval-lax --nbval-kernel-name lintf -p no:cacheprovider notebooks
 

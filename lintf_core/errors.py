@@ -7,7 +7,6 @@ class ParameterError(ValueError):
     def __init__(self, name, value, allowed):
         super().__init__(f"{name}: got {value!r}; allowed: {allowed}")
         self.name = name
-        self.name = name
 
 
 def check_choice(name, value, allowed):

@@ -1,0 +1,148 @@
+"""The premise's real networks and data (lintf_core/realnets.py): the loaders' counts and shapes, the tokenizer's
+round trip, the models' gradients against finite differences, determinism by seed, the full gradient against one
+pass over the whole set, the midpoint smoothness against a Hessian-vector product, and the one-line errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from lintf_core import realnets
+from lintf_core.errors import ParameterError
+
+
+def test_the_digits_are_mlxtends_5000_mnist_images_500_a_class():
+    images, labels = realnets.digits()
+    assert images.shape == (5000, 1, 32, 32) and images.dtype == torch.float32
+    assert np.bincount(labels.numpy()).tolist() == [500] * 10
+    assert torch.isfinite(images).all()
+    assert abs(images.mean().item()) < 1e-4 and abs(images.std().item() - 1) < 1e-4
+
+
+def test_the_fortunes_are_english_prose_with_a_heavy_tailed_vocabulary():
+    corpus = [t for fortune in realnets.fortunes() for t in fortune + [realnets.END]]
+    vocab = realnets.vocabulary(corpus)
+    assert len(vocab) == realnets.VOCABULARY and vocab[-1] == realnets.UNK
+    assert len(set(vocab)) == len(vocab)
+    assert len(corpus) > 500_000 and vocab[0] in {".", ",", "the"}
+    ids = realnets.encode(corpus, vocab)
+    covered = (ids != len(vocab) - 1).float().mean().item()
+    assert 0.9 < covered < 0.99  # the top 10k words cover most tokens, not all: a long tail
+
+
+def test_the_tokenizer_round_trips_known_words_and_maps_the_rest_to_unk():
+    vocab = ["the", "cat", ".", realnets.UNK]
+    tokens = realnets.tokenize("The cat. The CAT!")
+    assert tokens == ["the", "cat", ".", "the", "cat", "!"]
+    ids = realnets.encode(tokens, vocab)
+    assert realnets.decode(ids, vocab) == ["the", "cat", ".", "the", "cat", realnets.UNK]
+    assert realnets.tokenize("don't stop") == ["don't", "stop"]
+
+
+def test_the_language_models_sequences_are_the_text_shifted_by_one():
+    inputs, targets = realnets.training_set("transformer", n_tokens=1000)
+    ids, _ = realnets.text(1000)
+    assert inputs.shape == targets.shape == ((1000 - 1) // realnets.SEQUENCE_LENGTH, realnets.SEQUENCE_LENGTH)
+    assert torch.equal(inputs.reshape(-1)[1:], targets.reshape(-1)[:-1])
+    assert torch.equal(inputs.reshape(-1), ids[:inputs.numel()])
+
+
+@pytest.mark.parametrize("model", realnets.MODELS)
+def test_each_model_maps_its_inputs_to_one_score_per_class(model):
+    net = realnets.build(model, seed=0)
+    inputs, targets = realnets.training_set(model, n_tokens=1000)
+    out = net(inputs[:3])
+    classes = 10 if model == "lenet5" else realnets.VOCABULARY
+    assert out.shape == (*targets[:3].shape, classes)
+
+
+def _tiny(model):
+    """A float64 model without dropout and a tiny batch (a 40-word vocabulary for the language models)."""
+    torch.manual_seed(0)
+    if model == "lenet5":
+        net, inputs, targets = realnets.LeNet5(), torch.randn(4, 1, 32, 32), torch.tensor([0, 3, 7, 9])
+    else:
+        net = (realnets.TransformerLM if model == "transformer" else realnets.LSTMLM)(n_tokens=40, dropout=0.0)
+        inputs, targets = torch.randint(0, 40, (2, 6)), torch.randint(0, 40, (2, 6))
+    return net.double(), inputs.double() if model == "lenet5" else inputs, targets
+
+
+@pytest.mark.parametrize("model", realnets.MODELS)
+def test_the_gradient_matches_central_differences(model):
+    net, inputs, targets = _tiny(model)
+    net.eval()
+    _, g = realnets.gradient(net, inputs, targets)
+    theta = torch.nn.utils.parameters_to_vector(net.parameters()).detach()
+    direction = torch.randn(theta.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    direction /= direction.norm()  # a unit step: the differences' O(h^2) error stays far below the tolerance
+    h = 1e-4
+
+    def f(x):
+        torch.nn.utils.vector_to_parameters(x, net.parameters())
+        with torch.no_grad():
+            return realnets.loss(net, inputs, targets).item()
+    numeric = (f(theta + h * direction) - f(theta - h * direction)) / (2 * h)
+    assert (g @ direction).item() == pytest.approx(numeric, rel=1e-6, abs=1e-10)
+
+
+@pytest.mark.parametrize("model", realnets.MODELS)
+def test_a_run_is_determined_by_its_seed(model):
+    first = realnets.train(model, "adam", 1e-3, seed=3, n_steps=3, batch_size=4, n_tokens=1000, use_cache=False)
+    again = realnets.train(model, "adam", 1e-3, seed=3, n_steps=3, batch_size=4, n_tokens=1000, use_cache=False)
+    other = realnets.train(model, "adam", 1e-3, seed=4, n_steps=3, batch_size=4, n_tokens=1000, use_cache=False)
+    assert np.array_equal(first["loss"], again["loss"]) and not np.array_equal(first["loss"], other["loss"])
+
+
+def test_the_optimizers_are_torchs_with_and_without_momentum():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    assert realnets.make_optimizer("sgd", params, 0.1).defaults["momentum"] == 0.0
+    assert realnets.make_optimizer("sgd_momentum", params, 0.1).defaults["momentum"] == 0.9
+    assert realnets.make_optimizer("adam", params, 0.1).defaults["betas"] == (0.9, 0.999)
+    assert realnets.make_optimizer("adam_no_momentum", params, 0.1).defaults["betas"] == (0.0, 0.999)
+
+
+def test_the_midpoint_smoothness_is_the_hessians_stretch_along_the_step():
+    """For a small step u the estimate |g(x + u/2) - g(x)| / |u/2| tends to |H u| / |u| (torch's Hessian-vector
+    product): a float64 LeNet-5 without dropout, one SGD step."""
+    net, inputs, targets = _tiny("lenet5")
+    _, g = realnets.gradient(net, inputs, targets)
+    before = torch.nn.utils.parameters_to_vector(net.parameters()).detach().clone()
+    after = before - 1e-6 * g
+    torch.nn.utils.vector_to_parameters(after, net.parameters())
+    estimate = realnets._midpoint_smoothness(net, inputs, targets, before, after, g)
+    names = [name for name, _ in net.named_parameters()]
+    shapes = [p.shape for p in net.parameters()]
+
+    def loss_of(flat):
+        parts, start = {}, 0
+        for name, shape in zip(names, shapes):
+            parts[name] = flat[start:start + shape.numel()].reshape(shape)
+            start += shape.numel()
+        logits = torch.func.functional_call(net, parts, (inputs,))
+        return torch.nn.functional.cross_entropy(logits, targets)
+    _, Hu = torch.autograd.functional.hvp(loss_of, before, -g)
+    assert estimate == pytest.approx((Hu.norm() / g.norm()).item(), rel=1e-3)
+
+
+def test_the_full_gradient_is_the_gradient_of_the_whole_set():
+    """gradient_noise's full gradient, averaged over chunks, against one pass over all examples at once (dropout
+    off: the two passes then see the same function)."""
+    model, n_tokens = "lstm", 2000
+    inputs, targets = realnets.training_set(model, n_tokens)
+    noise = realnets.gradient_noise(model, batch_size=16, n_samples=2, n_tokens=n_tokens, dropout=False,
+                                    use_cache=False)
+    net = realnets.build(model, 0, dropout=False)
+    _, whole = realnets.gradient(net, inputs, targets)
+    assert noise["full_norm"] == pytest.approx(whole.norm().item(), rel=1e-4)
+    assert noise["norms"].shape == (2,) and np.all(noise["norms"] > 0)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: realnets.build("resnet", 0), "model"),
+    (lambda: realnets.train("lenet5", "adam", 1e-3, 0, 5, batch_size=6000), "batch_size"),
+    (lambda: realnets.train("lenet5", "rmsprop", 1e-3, 0, 5, batch_size=8), "optimizer"),
+    (lambda: realnets.gradient_noise("transformer", 16, 10, n_tokens=10), "n_tokens"),
+])
+def test_bad_parameters_stop_with_one_line(call, name):
+    with pytest.raises(ParameterError) as error:
+        call()
+    assert str(error.value).startswith(name + ":") and "\n" not in str(error.value)
