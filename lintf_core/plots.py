@@ -104,11 +104,11 @@ def grid_of_axes(rows, cols, width=4.2, height=3.4):
     return fig, axes
 
 
-def noise_histogram(ax, norms, title=None):
-    """Figure 3's panel: a density histogram (100 bins) of gradient-error norms with an inset q-q plot against the
+def noise_histogram(ax, norms, title=None, bins=100):
+    """Figure 3's panel: a density histogram (`bins` bins) of gradient-error norms with an inset q-q plot against the
     best-fit Gaussian (scipy.stats.probplot; red: least-squares line). Points above the line on the right are a
     tail heavier than Gaussian."""
-    ax.hist(norms, bins=100, density=True, color="tab:blue", alpha=0.8)
+    ax.hist(norms, bins=bins, density=True, color="tab:blue", alpha=0.8)
     ax.set_xlabel("Gradient error")
     ax.set_ylabel("Density")
     if title:

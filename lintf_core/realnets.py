@@ -38,6 +38,7 @@ UNK, END = "<unk>", "<eos>"  # the end of a fortune plays PTB's end of sentence
 VOCABULARY = 10_000
 SEQUENCE_LENGTH = 35
 WIDTH, HEADS, LAYERS, DROPOUT = 200, 2, 2, 0.2
+SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "lstm": 16}  # Kunstner et al.'s smallest: MNIST 256, PTB 16
 TEXT_ORDER_SEED = 0  # the fortunes in one fixed shuffled order, so that a training slice mixes all the files
 # This file's hash joins every cached run's key (cache.py keys the linear engine's results by its own files).
 SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]

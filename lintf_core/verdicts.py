@@ -125,6 +125,11 @@ def heavy_tail_verdict(tails):
     return REPRODUCED if heavy_tailed(tails) else NOT_REPRODUCED
 
 
+def light_tail_verdict(tails):
+    """Fig. 6 (a CNN's gradient noise looks Gaussian): reproduced if not heavy_tailed, not reproduced otherwise."""
+    return NOT_REPRODUCED if heavy_tailed(tails) else REPRODUCED
+
+
 def heaviest_tails_verdict(tails, others):
     """Fig. 3 (heavier-tailed covariates, heavier-tailed noise): reproduced if `tails` has a larger excess kurtosis
     and a smaller Hill tail index (heavier tail) than each of `others`; not reproduced otherwise or with no other."""
@@ -445,10 +450,12 @@ def intervals_outcome(higher, lower):
     return UNDECIDED
 
 
-def interval_fields(name, value, low, high, threshold, n, unit, note=""):
+def interval_fields(name, value, low, high, threshold, n, unit, note="", claim_above=True):
     """The scorecard's uncertainty columns for one statistic with its interval: the outcome is HOLDS when the
-    interval lies above `threshold`, OPPOSITE when below (interval_outcome)."""
-    return {"n": f"{n} {unit}", "robust": interval_outcome(low, high, threshold),
+    interval lies above `threshold`, OPPOSITE when below (interval_outcome); the reverse for a claim that the
+    statistic lies below it (claim_above=False)."""
+    outcome = interval_outcome(low, high, threshold) if claim_above else interval_outcome(-high, -low, -threshold)
+    return {"n": f"{n} {unit}", "robust": outcome,
             "uncertainty": f"{name} {value:.3g}, 95% bootstrap CI [{low:.3g}, {high:.3g}] (threshold {threshold:g})"
                            + (f"; {note}" if note else "")}
 

@@ -267,3 +267,18 @@ def test_fig08_separate_qk_rule():
     three = {"sgd": np.array([4.0, 5.0, 6.0]), "adam": np.array([1.0, 2.0, 1.5])}
     one_diverged = {"sgd": np.array([4.0, 5.0, 6.0]), "adam": np.array([INF, 2.0, 1.5])}
     assert verdicts.separate_qk_verdict(three, one_diverged) == PARTLY  # medians alike, but not below on every seed
+
+
+def test_light_tails_are_the_negation_of_heavy_tails():
+    assert verdicts.light_tail_verdict(_tails(0.2, 3.1)) == REPRODUCED
+    assert verdicts.light_tail_verdict(_tails(2.0, 5.0)) == NOT_REPRODUCED
+    assert verdicts.light_tail_verdict(_tails(2.0, 4.0)) == REPRODUCED  # not above both thresholds: not heavy
+
+
+@pytest.mark.parametrize("low, high, above, below", [(1.5, 3.0, verdicts.HOLDS, verdicts.OPPOSITE),
+                                                     (-0.5, 0.5, verdicts.OPPOSITE, verdicts.HOLDS),
+                                                     (0.5, 1.5, verdicts.UNDECIDED, verdicts.UNDECIDED)])
+def test_interval_fields_read_the_interval_against_the_threshold_either_way(low, high, above, below):
+    assert verdicts.interval_fields("k", 1.0, low, high, 1, 10, "samples")["robust"] == above
+    fields = verdicts.interval_fields("k", 1.0, low, high, 1, 10, "samples", claim_above=False)
+    assert fields["robust"] == below and fields["n"] == "10 samples"
