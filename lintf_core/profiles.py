@@ -27,7 +27,7 @@ PROFILES = {
     #   3.5 times the cost of 6 and beyond the paper edition's time budget (README, "How sure is each verdict");
     #   `-p verdict_seeds` asks for them.
     # premise_*: the real networks of Figs. 1, 6 and 16-left (realnets.py): the English text's training tokens (the
-    #   language models' training set) and Fig. 6's random minibatches per network.
+    #   language models' training set), Fig. 6's random minibatches per network, Fig. 16-left's LSTM steps.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -36,7 +36,7 @@ PROFILES = {
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=2000, verdict_seeds=list(range(6)), eval_batches=10,
                   horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
-                  premise_noise_samples=40),
+                  premise_noise_samples=40, premise_lstm_steps=40),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
                   smoothness_iters=2000, ablation_hessian_every=250, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
@@ -46,7 +46,8 @@ PROFILES = {
                   large_lr_grid={"sgd": [0.05, 0.1, 0.2], "adam": [0.0002, 0.0005, 0.001, 0.002]}, grid_seeds=[0, 1, 2],
                   grid_iters=2000, poster_seeds=[0, 1, 2, 3, 4, 5], poster_iters=10000,
                   verdict_seeds=list(range(20)), eval_batches=10, horizon_seeds=[0, 1, 2],
-                  depth_verdict_seeds=[0, 1, 2, 3, 4, 5], premise_text_tokens=30000, premise_noise_samples=200),
+                  depth_verdict_seeds=[0, 1, 2, 3, 4, 5], premise_text_tokens=30000, premise_noise_samples=200,
+                  premise_lstm_steps=200),
 }
 
 

@@ -229,8 +229,9 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
     replacement within each pass over the training set (a seeded shuffle per pass), from `build(model, seed)`.
     Returns {"loss": (n_steps,) the minibatch training loss before each step} and, every `smoothness_every` steps
     (0: never), Fig. 16-left's readings on that step's minibatch: "grad_norm" |g(x_t)| and "smoothness"
-    |g(x_mid) - g(x_t)| / |x_mid - x_t| with x_mid = (x_t + x_{t+1}) / 2 (Zhang et al. 2020a's estimate), at
-    "smoothness_steps". A diverged run (a non-finite loss) stops and records NaN from there on. Cached."""
+    |g(x_mid) - g(x_t)| / |x_mid - x_t| with x_mid = (x_t + x_{t+1}) / 2 (Zhang et al. 2020a's estimate; the same
+    dropout masks at both points), at "smoothness_steps"; the run itself is the same with or without them. A
+    diverged run (a non-finite loss) stops and records NaN from there on. Cached."""
     inputs, targets = training_set(model, n_tokens)
     batch_size = _check_batch(batch_size, len(inputs))
     check_positive("lr", lr)
@@ -251,17 +252,21 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
         readings = {"smoothness_steps": [], "grad_norm": [], "smoothness": []}
         for t in range(n_steps):
             rows = next(batches)
+            masks = torch.get_rng_state()  # the dropout masks of g(x_t), drawn again for g(x_mid)
             value, g = gradient(net, inputs[rows], targets[rows])
             losses[t] = value
             if not np.isfinite(value):
                 break
             if smoothness_every and t % smoothness_every == 0:
+                after_masks = torch.get_rng_state()
                 before = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
                 opt.step()
                 after = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+                torch.set_rng_state(masks)
                 readings["smoothness_steps"].append(t)
                 readings["grad_norm"].append(g.norm().item())
                 readings["smoothness"].append(_midpoint_smoothness(net, inputs[rows], targets[rows], before, after, g))
+                torch.set_rng_state(after_masks)  # the run goes on as it would without the reading
             else:
                 opt.step()
         return {"loss": torch.from_numpy(losses),
@@ -280,7 +285,8 @@ def _minibatches(n_examples, batch_size, generator):
 
 def _midpoint_smoothness(net, inputs, targets, before, after, g):
     """|g(x_mid) - g(x_t)| / |x_mid - x_t| on one minibatch; the network is left at `after`, the step taken. The
-    dropout masks are drawn afresh at x_mid (as in training, where every gradient draws its own)."""
+    caller sets the random state so that g(x_mid) draws g(x_t)'s dropout masks: the difference is the function's,
+    not dropout's."""
     middle = (before + after) / 2
     _load(net, middle)
     _, g_mid = gradient(net, inputs, targets)

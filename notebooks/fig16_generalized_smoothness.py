@@ -14,13 +14,16 @@
 # %% [markdown]
 # # Figure 16: smoothness grows with the gradient norm
 #
-# **This page draws** the right three panels of Figure 16 of {cite:t}`ahn2024linear`: for Adam in Settings 1–3,
-# the directional smoothness at each of the first iterations against the gradient norm there, on log–log axes,
+# **This page draws** Figure 16 of {cite:t}`ahn2024linear`. The right three panels: for Adam in Settings 1–3, the
+# directional smoothness at each of the first iterations against the gradient norm there, on log–log axes,
 # coloured by iteration — and, beyond the paper, the same for SGDM and a fitted $(L_0, L_1)$-smoothness envelope.
+# The left panel, which the paper copies from {cite:t}`zhang2020gradient`: the same relation along the training of
+# an LSTM language model, measured here on real English text.
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`),
 # `settings`, `seed` (the authors plot seed 1), `n_iters` (the window, at stride 1), `lr_adam` (the authors' 0.02),
-# `lr_sgd`, `lr_source`, `quantile` (of the envelope fit). `None` means "take it from the profile or the setting".
+# `lr_sgd`, `lr_source`, `quantile` (of the envelope fit); for the left panel `lstm_steps` and `lstm_lr`. `None`
+# means "take it from the profile or the setting".
 #
 # ## The claim
 #
@@ -39,6 +42,8 @@ lr_adam = 0.02  # the authors' plot uses Adam at 0.02 in every setting
 lr_sgd = None  # None: the setting's learning rate from lr_source
 lr_source = "code"  # "code" | "paper": where lr_sgd comes from
 quantile = 0.95  # the envelope lies above this fraction of the points
+lstm_steps = None  # None: the profile's premise_lstm_steps (quick: 40, paper: 200), a reading at every step
+lstm_lr = 0.001  # the LSTM's Adam rate
 
 # %%
 import matplotlib as mpl
@@ -47,14 +52,14 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
 
-from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
+from lintf_core import plots, profiles, realnets, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
 plots.use_book_style()
 settings = profiles.as_list("settings", settings)  # papermill -p passes lists as JSON text
-config = profiles.resolve(profile, smoothness_iters=n_iters)
+config = profiles.resolve(profile, smoothness_iters=n_iters, premise_lstm_steps=lstm_steps)
 window = config["smoothness_iters"]
 caption = f"profile '{profile}': seed {seed}, iterations 0–{window - 1} at stride 1, evaluation batch " \
           f"{config['eval_batch_size']}"
@@ -163,12 +168,81 @@ glue("fig16_caption", Markdown(caption), display=False)
 display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 
 # %% [markdown]
+# ## The left panel: an LSTM language model on real text
+#
+# The paper's left panel is {cite:t}`zhang2020gradient`'s Figure 1, an AWD-LSTM on the Penn Treebank, copied. Here
+# it is measured: the LSTM language model of `lintf_core/realnets.py` (2 layers of width 200, dropout 0.2, the
+# 10,000 most frequent words of Debian's `fortunes` and `<unk>`, sequences of 35 words, batches of 16; the text of
+# {doc}`Figure 6's page <fig06_noise_real_networks>`), trained with Adam, as the right panels, for
+# {glue:text}`fig16_lstm_steps` steps. At every step, on that step's minibatch and with its dropout masks, Zhang et
+# al.'s estimate of the local smoothness along the step,
+# $\lVert\nabla f(x_{\mathrm{mid}}) - \nabla f(x_t)\rVert / \lVert x_{\mathrm{mid}} - x_t\rVert$
+# with $x_{\mathrm{mid}}$ halfway to $x_{t+1}$, against the gradient norm $\lVert\nabla f(x_t)\rVert$. The same
+# envelope fit, correlation and rule as the right panels. We do not reproduce their AWD-LSTM training recipe; this is
+# a small LSTM on a small text.
+
+# %%
+lstm_steps = config["premise_lstm_steps"]
+lstm = realnets.train("lstm", "adam", lstm_lr, seed=seed, n_steps=lstm_steps,
+                      batch_size=realnets.SMALLEST_BATCH["lstm"], n_tokens=config["premise_text_tokens"],
+                      smoothness_every=1)
+g_lstm, s_lstm = lstm["grad_norm"], lstm["smoothness"]
+fit_lstm = {**smoothness_envelope(g_lstm, s_lstm, quantile), "spearman": stats.spearmanr(g_lstm, s_lstm).statistic}
+rho_lstm_interval = uncertainty.bootstrap_interval(
+    np.arange(len(g_lstm)), lambda i, axis: np.apply_along_axis(
+        lambda j: stats.spearmanr(g_lstm[j.astype(int)], s_lstm[j.astype(int)]).statistic, axis, i),
+    n_resamples=1000)
+lstm_verdict = verdicts.correlation_verdict(fit_lstm["spearman"])
+glue("fig16_lstm_steps", f"{lstm_steps:,}", display=False)
+glue("fig16_lstm_rho", float(fit_lstm["spearman"]), display=False)
+glue("fig16_lstm_L1", fit_lstm["L1"], display=False)
+glue("fig16_lstm_verdict", Markdown(lstm_verdict), display=False)
+rows.append({"claim": "smoothness grows with the gradient norm ((L0,L1)-smoothness), a real LSTM",
+             "figure": "Fig. 16 left", "setting": "LSTM LM, English text",
+             "paper": "Zhang et al.: smoothness rises with the gradient norm along training (the premise)",
+             "ours": f"Spearman ρ {fit_lstm['spearman']:.2f}; envelope L0 {fit_lstm['L0']:.3g}, L1 "
+                     f"{fit_lstm['L1']:.3g} ({profile} profile, {lstm_steps} Adam steps, seed {seed})",
+             "verdict": lstm_verdict,
+             **verdicts.interval_fields("Spearman ρ", fit_lstm["spearman"], *rho_lstm_interval, 0.2, lstm_steps,
+                                        "steps of one run", f"one run (seed {seed}): a single draw")})
+
+# %% tags=["hide-input"]
+fig, ax = plots.plt.subplots(figsize=(4.8, 3.8))
+steps_norm = mpl.colors.Normalize(0, lstm_steps - 1)
+positive = s_lstm > 0
+points = ax.scatter(g_lstm[positive], s_lstm[positive], c=lstm["smoothness_steps"][positive], s=8, cmap="viridis",
+                    norm=steps_norm)
+line = np.geomspace(g_lstm.min(), g_lstm.max(), 100)
+ax.plot(line, fit_lstm["L0"] + fit_lstm["L1"] * line, color="tab:red", lw=1.2,
+        label=f"$L_0$={fit_lstm['L0']:.3g}, $L_1$={fit_lstm['L1']:.3g}")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel(r"gradient norm $\|\nabla f(x_t)\|$ (minibatch)")
+ax.set_ylabel("smoothness along the step")
+ax.legend(fontsize=7, loc="lower right")
+fig.colorbar(points, ax=ax, label="Step")
+ax.set_title(f"LSTM LM, English text, Adam {lstm_lr:g}", fontsize=9)
+glue("fig16_lstm", fig, display=False)
+plots.plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig16_lstm
+# :name: fig16-left
+#
+# Figure 16 (left), measured: Zhang et al.'s smoothness estimate against the minibatch gradient norm at every
+# step of an LSTM language model's training, coloured by step; line: the fitted envelope (quantile
+# {glue:text}`fig16_quantile`). Spearman ρ = {glue:text}`fig16_lstm_rho:.2f`, **{glue:md}`fig16_lstm_verdict`** by
+# the rule of the right panels.
+# ```
+
+# %% [markdown]
 # The key numbers, rounded (nbval compares this output with the committed reference):
 
 # %% tags=["nbval-check"]
 # NBVAL_CHECK_OUTPUT
 for (name, opt), fit in fits.items():
     print(f"{name}, {opt}: Spearman rho {fit['spearman']:.1f}, L1 {fit['L1']:.1g}")
+print(f"LSTM, adam: Spearman rho {fit_lstm['spearman']:.1f}, L1 {fit_lstm['L1']:.1g}")
 
 # %% [markdown]
 # ## What we see
@@ -188,7 +262,9 @@ for (name, opt), fit in fits.items():
 #
 # ## How it compares with the paper
 #
-# The paper shows the Adam scatter plots without numbers and calls the relation present "to a certain extent". It
+# For the real LSTM (the left panel) the correlation is {glue:text}`fig16_lstm_rho:.2f` and the envelope slope
+# {glue:text}`fig16_lstm_L1:.3g`: **{glue:md}`fig16_lstm_verdict`** by the same rule. The paper shows the Adam
+# scatter plots without numbers and calls the relation present "to a certain extent". It
 # plots the directional smoothness, not the Hessian norm of the definition (the caption says the trends are
 # similar). The authors' code uses Adam's learning rate 0.02 in all three settings — also in Setting 2, where its
 # training notebooks use 0.005 — and so does this page by default (`lr_adam`).

@@ -146,3 +146,15 @@ def test_bad_parameters_stop_with_one_line(call, name):
     with pytest.raises(ParameterError) as error:
         call()
     assert str(error.value).startswith(name + ":") and "\n" not in str(error.value)
+
+
+def test_smoothness_readings_leave_the_run_as_it_is():
+    """With dropout on, the readings reuse the step's dropout masks and restore the random state: the losses are
+    those of the run without readings, and each reading is a finite positive ratio."""
+    plain = realnets.train("lstm", "adam", 1e-3, seed=0, n_steps=4, batch_size=4, n_tokens=1000, use_cache=False)
+    read = realnets.train("lstm", "adam", 1e-3, seed=0, n_steps=4, batch_size=4, n_tokens=1000, smoothness_every=2,
+                          use_cache=False)
+    assert np.array_equal(plain["loss"], read["loss"])
+    assert read["smoothness_steps"].tolist() == [0, 2]
+    assert np.all(np.isfinite(read["smoothness"])) and np.all(read["smoothness"] > 0)
+    assert np.all(read["grad_norm"] > 0)
