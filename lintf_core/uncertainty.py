@@ -62,3 +62,11 @@ def statistic_interval(samples, statistic, n_resamples=2000):
     """The bootstrap 95% interval of `statistic` (a function of one sample) over the sample's values."""
     return bootstrap_interval(samples, lambda x, axis: np.apply_along_axis(statistic, axis, x),
                               n_resamples=n_resamples)
+
+
+def pairs_interval(xs, ys, statistic, n_resamples=1000):
+    """The bootstrap 95% interval of statistic(xs, ys) (e.g. Spearman's rho of two series along one run) over the
+    (x, y) pairs, resampled together."""
+    xs, ys = np.asarray(xs), np.asarray(ys)
+    return bootstrap_interval(np.arange(len(xs)), lambda i, axis: np.apply_along_axis(
+        lambda j: statistic(xs[j.astype(int)], ys[j.astype(int)]), axis, i), n_resamples=n_resamples)

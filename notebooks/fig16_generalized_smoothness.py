@@ -83,6 +83,7 @@ print(caption)
 # %%
 runs, smooth, fits = {}, {}, {}
 rho_interval = {}
+
 for name in settings:
     setting = get_setting(name)
     lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source), "adam": lr_adam}
@@ -94,10 +95,7 @@ for name in settings:
         fits[name, opt] = {**smoothness_envelope(g, s, quantile), "spearman": stats.spearmanr(g, s).statistic,
                            "nonpositive": int((s <= 0).sum()), "lr": float(runs[name].lr[r])}
         if opt == "adam":  # rho's spread over the run's iterates (resampled in pairs); the run itself is one draw
-            rho_interval[name] = uncertainty.bootstrap_interval(
-                np.arange(len(g)), lambda i, axis: np.apply_along_axis(
-                    lambda j: stats.spearmanr(g[j.astype(int)], s[j.astype(int)]).statistic, axis, i),
-                n_resamples=1000)
+            rho_interval[name] = uncertainty.pairs_interval(g, s, lambda x, y: stats.spearmanr(x, y).statistic)
 
 # %% tags=["hide-input"]
 order = ["adam", "sgd"]  # the paper's row first
@@ -188,10 +186,7 @@ lstm = realnets.train("lstm", "adam", lstm_lr, seed=seed, n_steps=lstm_steps,
                       smoothness_every=1)
 g_lstm, s_lstm = lstm["grad_norm"], lstm["smoothness"]
 fit_lstm = {**smoothness_envelope(g_lstm, s_lstm, quantile), "spearman": stats.spearmanr(g_lstm, s_lstm).statistic}
-rho_lstm_interval = uncertainty.bootstrap_interval(
-    np.arange(len(g_lstm)), lambda i, axis: np.apply_along_axis(
-        lambda j: stats.spearmanr(g_lstm[j.astype(int)], s_lstm[j.astype(int)]).statistic, axis, i),
-    n_resamples=1000)
+rho_lstm_interval = uncertainty.pairs_interval(g_lstm, s_lstm, lambda x, y: stats.spearmanr(x, y).statistic)
 lstm_verdict = verdicts.correlation_verdict(fit_lstm["spearman"])
 glue("fig16_lstm_steps", f"{lstm_steps:,}", display=False)
 glue("fig16_lstm_rho", float(fit_lstm["spearman"]), display=False)

@@ -195,3 +195,13 @@ def test_the_verdict_seeds_contain_the_figures_runs_exactly():
     assert every.n_runs == 8 and sorted(set(figure.seed.tolist())) == [0, 1]
     np.testing.assert_array_equal(figure.eval_loss, alone.eval_loss)
     np.testing.assert_array_equal(figure.iterates, alone.iterates)
+
+
+def test_the_pairs_interval_resamples_pairs_together():
+    x = np.arange(30.0)
+    assert uncertainty.pairs_interval(x, 2 * x + 1, lambda a, b: stats.spearmanr(a, b).statistic) == pytest.approx((1, 1))
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    b = a + b  # correlation 1/sqrt(2)
+    low, high = uncertainty.pairs_interval(a, b, lambda u, v: np.corrcoef(u, v)[0, 1])
+    assert low < np.corrcoef(a, b)[0, 1] < high and low < 2 ** -0.5 < high
