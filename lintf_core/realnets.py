@@ -259,9 +259,9 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
                 break
             if smoothness_every and t % smoothness_every == 0:
                 after_masks = torch.get_rng_state()
-                before = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+                before = nn.utils.parameters_to_vector(net.parameters()).detach()
                 opt.step()
-                after = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+                after = nn.utils.parameters_to_vector(net.parameters()).detach()
                 torch.set_rng_state(masks)
                 readings["smoothness_steps"].append(t)
                 readings["grad_norm"].append(g.norm().item())
@@ -295,7 +295,7 @@ def _midpoint_smoothness(net, inputs, targets, before, after, g):
 
 
 def _load(net, flat):
-    torch.nn.utils.vector_to_parameters(flat, net.parameters())
+    nn.utils.vector_to_parameters(flat, net.parameters())
 
 
 def gradient_noise(model, batch_size, n_samples, seed=0, n_tokens=None, dropout=True, use_cache=True):
@@ -328,3 +328,29 @@ def gradient_noise(model, batch_size, n_samples, seed=0, n_tokens=None, dropout=
 
     result = cache.cached(config, compute, use_cache)
     return {"norms": result["norms"].numpy(), "full_norm": float(result["full_norm"])}
+
+
+# ---- Fig. 1's step sizes -------------------------------------------------------------------------------------------
+
+def final_loss(losses, last=10):
+    """A run's final training loss: the mean of its last `last` minibatch losses (a full pass over the training set
+    at the end would cost a language model as much as tens of steps); infinite for a run that diverged."""
+    tail = np.asarray(losses, dtype=np.float64)[-last:]
+    return float(tail.mean()) if np.isfinite(tail).all() else float("inf")
+
+
+def best_rate(final_by_rate):
+    """Kunstner et al.'s choice of step size: of {rate: [final loss per seed]}, the rate whose worst seed's final loss
+    is lowest (the smaller rate on a tie); None when every rate has a diverged seed."""
+    worst = {rate: max(finals) for rate, finals in final_by_rate.items()}
+    finite = [rate for rate in sorted(worst) if np.isfinite(worst[rate])]
+    return min(finite, key=lambda rate: worst[rate]) if finite else None
+
+
+def step_size_search(model, optimizer, rates, seeds, n_steps, batch_size, n_tokens=None):
+    """Every rate of `rates` on every seed (each run cached), read by best_rate. Returns {"best": the rate or None,
+    "final": {rate: [final loss per seed]}, "runs": {rate: [train's result per seed]}}."""
+    runs = {float(rate): [train(model, optimizer, rate, seed, n_steps, batch_size, n_tokens) for seed in seeds]
+            for rate in rates}
+    final = {rate: [final_loss(run["loss"]) for run in results] for rate, results in runs.items()}
+    return {"best": best_rate(final), "final": final, "runs": runs}

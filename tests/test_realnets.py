@@ -158,3 +158,21 @@ def test_smoothness_readings_leave_the_run_as_it_is():
     assert read["smoothness_steps"].tolist() == [0, 2]
     assert np.all(np.isfinite(read["smoothness"])) and np.all(read["smoothness"] > 0)
     assert np.all(read["grad_norm"] > 0)
+
+
+def test_the_final_loss_is_the_tails_mean_and_a_diverged_run_is_infinite():
+    assert realnets.final_loss([5.0, 4.0, 3.0, 1.0], last=2) == 2.0
+    assert realnets.final_loss([5.0, np.nan, np.nan], last=2) == float("inf")
+
+
+def test_the_best_rate_minimises_the_worst_seeds_final_loss():
+    finals = {0.1: [1.0, 3.0], 0.01: [2.0, 2.5], 1.0: [0.5, float("inf")]}
+    assert realnets.best_rate(finals) == 0.01  # 0.1 has the best seed, 1.0 a diverged one
+    assert realnets.best_rate({0.1: [2.0], 0.01: [2.0]}) == 0.01  # a tie: the smaller rate
+    assert realnets.best_rate({1.0: [float("inf")]}) is None
+
+
+def test_the_step_size_search_trains_every_rate_on_every_seed():
+    found = realnets.step_size_search("lenet5", "sgd", [1e-3, 1e-1], seeds=[0, 1], n_steps=3, batch_size=8)
+    assert set(found["final"]) == {1e-3, 1e-1} and all(len(v) == 2 for v in found["final"].values())
+    assert found["best"] == realnets.best_rate(found["final"])
