@@ -99,16 +99,22 @@ def decode(ids, vocab):
     return [vocab[i] for i in ids.tolist()]
 
 
+@lru_cache(maxsize=1)
+def corpus():
+    """The shuffled fortunes as one token list (each ended by END) and the vocabulary of all of it."""
+    tokens = [t for fortune in fortunes() for t in fortune + [END]]
+    return tokens, vocabulary(tokens)
+
+
 @lru_cache(maxsize=4)
 def text(n_tokens):
-    """The language models' training text: the first n_tokens tokens of the shuffled fortunes (each ended by END),
-    as ids (n_tokens,), with the vocabulary of the whole corpus (VOCABULARY words, UNK for the rest)."""
-    corpus = [t for fortune in fortunes() for t in fortune + [END]]
+    """The language models' training text: the first n_tokens tokens of the corpus as ids (n_tokens,), with the
+    vocabulary of the whole corpus (VOCABULARY words, UNK for the rest)."""
+    tokens, vocab = corpus()
     n_tokens = check_positive("n_tokens", n_tokens, integer=True)
-    if n_tokens > len(corpus) or n_tokens < 2 * (SEQUENCE_LENGTH + 1):
-        raise ParameterError("n_tokens", n_tokens, f"{2 * (SEQUENCE_LENGTH + 1)} to {len(corpus)}")
-    vocab = vocabulary(corpus)
-    return encode(corpus[:n_tokens], vocab), vocab
+    if n_tokens > len(tokens) or n_tokens < 2 * (SEQUENCE_LENGTH + 1):
+        raise ParameterError("n_tokens", n_tokens, f"{2 * (SEQUENCE_LENGTH + 1)} to {len(tokens)}")
+    return encode(tokens[:n_tokens], vocab), vocab
 
 
 def training_set(model, n_tokens=None):
@@ -214,11 +220,15 @@ def make_optimizer(name, params, lr):
     return torch.optim.Adam(params, lr=lr, betas=(0.0 if name == "adam_no_momentum" else 0.9, 0.999))
 
 
-def _check_batch(batch_size, n_examples):
+def _data(model, batch_size, n_tokens):
+    """`model`'s training set, the checked batch size, and the data's part of a cache key."""
+    inputs, targets = training_set(model, n_tokens)
     batch_size = check_positive("batch_size", batch_size, integer=True)
-    if batch_size > n_examples:
-        raise ParameterError("batch_size", batch_size, f"1 to {n_examples} (the training set's examples)")
-    return batch_size
+    if batch_size > len(inputs):
+        raise ParameterError("batch_size", batch_size, f"1 to {len(inputs)} (the training set's examples)")
+    fields = dict(model=model, batch_size=batch_size,
+                  n_tokens=None if TASK_OF[model] == "digits" else int(n_tokens))
+    return inputs, targets, batch_size, fields
 
 
 # ---- Training and diagnostics ------------------------------------------------------------------------------------
@@ -232,15 +242,12 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
     |g(x_mid) - g(x_t)| / |x_mid - x_t| with x_mid = (x_t + x_{t+1}) / 2 (Zhang et al. 2020a's estimate; the same
     dropout masks at both points), at "smoothness_steps"; the run itself is the same with or without them. A
     diverged run (a non-finite loss) stops and records NaN from there on. Cached."""
-    inputs, targets = training_set(model, n_tokens)
-    batch_size = _check_batch(batch_size, len(inputs))
+    inputs, targets, batch_size, fields = _data(model, batch_size, n_tokens)
     check_positive("lr", lr)
     n_steps = check_positive("n_steps", n_steps, integer=True)
-    config = dict(kind="realnets.train", source=SOURCE, model=model,
+    config = dict(kind="realnets.train", source=SOURCE, **fields,
                   optimizer=check_choice("optimizer", optimizer, OPTIMIZERS), lr=float(lr), seed=int(seed),
-                  n_steps=n_steps, batch_size=batch_size,
-                  n_tokens=None if TASK_OF[model] == "digits" else int(n_tokens), dropout=bool(dropout),
-                  smoothness_every=int(smoothness_every))
+                  n_steps=n_steps, dropout=bool(dropout), smoothness_every=int(smoothness_every))
 
     def compute():
         net = build(model, seed, dropout)
@@ -304,11 +311,10 @@ def gradient_noise(model, batch_size, n_samples, seed=0, n_tokens=None, dropout=
     short chunk, weighted by its size), then |g_B - g| for `n_samples` random minibatches B of `batch_size`
     examples drawn without replacement within a batch (many random minibatches rather than one pass: the digits
     give only 5000 / batch_size minibatches a pass). Returns {"norms": (n_samples,), "full_norm": |g|}. Cached."""
-    inputs, targets = training_set(model, n_tokens)
-    batch_size = _check_batch(batch_size, len(inputs))
+    inputs, targets, batch_size, fields = _data(model, batch_size, n_tokens)
     n_samples = check_positive("n_samples", n_samples, integer=True)
-    config = dict(kind="realnets.noise", source=SOURCE, model=model, batch_size=batch_size, n_samples=n_samples,
-                  seed=int(seed), n_tokens=None if TASK_OF[model] == "digits" else int(n_tokens), dropout=bool(dropout))
+    config = dict(kind="realnets.noise", source=SOURCE, **fields, n_samples=n_samples, seed=int(seed),
+                  dropout=bool(dropout))
 
     def compute():
         net = build(model, seed, dropout)
