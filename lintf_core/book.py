@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ParameterError, check_choice, check_positive
+from . import premise
 from .profiles import PROFILES
 from .scorecard import COLUMNS, MIME, ROBUST_SYMBOLS, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
@@ -31,6 +32,7 @@ KERNEL = "lintf"
 SETTINGS_MARKER = "<!-- lintf:settings-tables -->"
 SCORECARD_MARKER = "<!-- lintf:scorecard-table -->"
 GLANCE_MARKER = "<!-- lintf:at-a-glance -->"
+PREMISE_MARKER = "<!-- lintf:premise-table -->"
 
 
 def notebook_sources():
@@ -407,6 +409,8 @@ def build(profile="paper", only=(), parameters=None, from_references=False, jobs
     rows = scorecard_rows(executed)
     fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(rows))
     fill(STAGE / "book" / "intro.md", GLANCE_MARKER, at_a_glance(rows, edition(profile)))
+    fill(STAGE / "book" / "premise.md", PREMISE_MARKER, premise.table(rows))
+    fill(STAGE / "book" / "intro.md", PREMISE_MARKER, premise.table(rows))
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
     print("building the site:", " ".join(command), flush=True)

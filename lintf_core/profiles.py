@@ -8,7 +8,8 @@ PROFILES = {
     # reference_iters: length of the cross-check run of the straightforward reference loop (lintf_core.bench)
     # noise_*: Figure 3's stochastic gradients at initialization (count, and prompts of the "true" gradient)
     # hessian_every: stride of Figure 4's Hessians along the runs; smoothness_iters: Figure 16's stride-1 window.
-    # ablation_hessian_every: the same for the ablation chapters (Section 4), whose quick runs cannot afford 250.
+    # ablation_hessian_every: the same for the ablation chapters (Section 4), whose quick runs cannot afford 250;
+    #   paper: 500, half the authors' 250, to keep the paper edition within its time budget (PERFORMANCE.md).
     # gamma_shapes: the tail-weight sweep of the covariate-tails chapter (beyond the paper).
     # variant_iters: runs of the token-level variants (softmax, Gaussian kernel), ~10x slower a step.
     # large_*: Figure 8's L=8, d=20, N=60 model (~31 ms per run and step here): the seeds of its learning-rate search,
@@ -17,7 +18,8 @@ PROFILES = {
     #   profiles, as its page states. The paper grid's Adam rates reach down to 0.0002, because larger ones diverged
     #   on every search seed; a diverged run is retired early (train._train), so the grid's unstable rates cost little.
     # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP, the costliest page): seeds (paper: the authors' 0-4),
-    #   iterations, the stride of its condition numbers (paper: the code's 250), and its noise sample.
+    #   iterations, the stride of its condition numbers (paper: 500, the code's 250 costs ~3.5 CPU-minutes more), and
+    #   its noise sample.
     # poster_*: the poster chapter's synthetic runs (full-batch gradient descent): seeds and iterations.
     # grid_*: the Table 2 learning-rate search: seeds and iterations of its short runs.
     # verdict_seeds: the seeds the verdicts of Settings 1-3 rest on (figures draw `seeds`, the paper's six, from the
@@ -27,7 +29,11 @@ PROFILES = {
     #   3.5 times the cost of 6 and beyond the paper edition's time budget (README, "How sure is each verdict");
     #   `-p verdict_seeds` asks for them.
     # premise_*: the real networks of Figs. 1, 6 and 16-left (realnets.py): the English text's training tokens (the
-    #   language models' training set), Fig. 6's random minibatches per network, Fig. 16-left's LSTM steps.
+    #   language models' training set), Fig. 6's random minibatches per network, Fig. 16-left's LSTM steps, and
+    #   Fig. 1's passes over the training set per network (the Transformer's gap opens only after several passes),
+    #   its language model's training text (shorter than Fig. 6's, so that it takes more passes for the same cost),
+    #   the seeds of its step-size search (Kunstner et al.'s 3), the seeds its verdicts rest on (the search's and
+    #   more, at the best rates) and its optimizers (at the larger batch size only SGD(m) and Adam).
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -36,18 +42,23 @@ PROFILES = {
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=2000, verdict_seeds=list(range(6)), eval_batches=10,
                   horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
-                  premise_noise_samples=40, premise_lstm_steps=40),
+                  premise_noise_samples=40, premise_lstm_steps=40, premise_search_seeds=[0, 1],
+                  premise_epochs={"lenet5": 1, "transformer_small": 1}, premise_gap_tokens=10000,
+                  premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"]),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
-                  smoothness_iters=2000, ablation_hessian_every=250, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
+                  smoothness_iters=2000, ablation_hessian_every=500, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
                   variant_iters=2000, large_seeds=[0, 1], large_final_seeds=[0, 1, 2, 3, 4, 5],
                   large_iters=1000, nonlinear_iters=10000, nonlinear_seeds=[0, 1, 2, 3, 4],
-                  nonlinear_hessian_every=250, nonlinear_noise_samples=10000,
+                  nonlinear_hessian_every=500, nonlinear_noise_samples=10000,
                   large_lr_grid={"sgd": [0.05, 0.1, 0.2], "adam": [0.0002, 0.0005, 0.001, 0.002]}, grid_seeds=[0, 1, 2],
                   grid_iters=2000, poster_seeds=[0, 1, 2, 3, 4, 5], poster_iters=10000,
                   verdict_seeds=list(range(20)), eval_batches=10, horizon_seeds=[0, 1, 2],
                   depth_verdict_seeds=[0, 1, 2, 3, 4, 5], premise_text_tokens=30000, premise_noise_samples=200,
-                  premise_lstm_steps=200),
+                  premise_lstm_steps=200, premise_search_seeds=[0, 1, 2],
+                  premise_epochs={"lenet5": 4, "transformer_small": 8}, premise_gap_tokens=15000,
+                  premise_verdict_seeds=[0, 1, 2, 3, 4, 5],
+                  premise_optimizers=["sgd", "sgd_momentum", "adam", "adam_no_momentum"]),
 }
 
 

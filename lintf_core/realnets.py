@@ -17,7 +17,7 @@ import hashlib
 import importlib.util
 import re
 from collections import Counter
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +27,8 @@ from torch import nn
 from . import cache
 from .errors import ParameterError, check_choice, check_positive
 
-MODELS = ("lenet5", "transformer", "lstm")
-TASK_OF = {"lenet5": "digits", "transformer": "text", "lstm": "text"}
+MODELS = ("lenet5", "transformer", "lstm", "transformer_small")
+TASK_OF = {"lenet5": "digits", "transformer": "text", "lstm": "text", "transformer_small": "text"}
 # Kunstner et al.'s four: SGD and Adam, each with and without momentum (Adam "without" is beta1 = 0)
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "adam_no_momentum")
 OPTIMIZER_LABELS = {"sgd": "SGD", "sgd_momentum": "SGD (m)", "adam": "Adam", "adam_no_momentum": "Adam (no m)"}
@@ -38,7 +38,16 @@ UNK, END = "<unk>", "<eos>"  # the end of a fortune plays PTB's end of sentence
 VOCABULARY = 10_000
 SEQUENCE_LENGTH = 35
 WIDTH, HEADS, LAYERS, DROPOUT = 200, 2, 2, 0.2
-SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "lstm": 16}  # Kunstner et al.'s smallest: MNIST 256, PTB 16
+# Fig. 1's Transformer: the PTB model's layers, heads and sequences, narrower and over fewer words, because its
+# optimizer comparison trains ~100 runs (the PTB shape costs ~0.28 s a step at batch 16 on one core, this ~0.016 s)
+SMALL_WIDTH, SMALL_VOCABULARY = 64, 2_000
+VOCABULARY_OF = {"transformer": VOCABULARY, "lstm": VOCABULARY, "transformer_small": SMALL_VOCABULARY}
+SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "lstm": 16, "transformer_small": 16}  # Kunstner et al.'s: MNIST
+#                                                                                            256, PTB 16
+# Fig. 1's step sizes: powers of 10, three a method, whose largest diverges (cheaply: a diverged run stops) on the
+# Transformer at batch 16 or makes the CNN's loss rise
+STEP_SIZE_GRID = {"sgd": (1e-1, 1.0, 10.0), "sgd_momentum": (1e-2, 1e-1, 1.0), "adam": (1e-3, 1e-2, 1e-1),
+                  "adam_no_momentum": (1e-3, 1e-2, 1e-1)}
 TEXT_ORDER_SEED = 0  # the fortunes in one fixed shuffled order, so that a training slice mixes all the files
 # This file's hash joins every cached run's key (cache.py keys the linear engine's results by its own files).
 SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -106,11 +115,17 @@ def corpus():
     return tokens, vocabulary(tokens)
 
 
+@lru_cache(maxsize=2)
+def _vocabulary_of_corpus(size):
+    return corpus()[1] if size == VOCABULARY else vocabulary(corpus()[0], size)
+
+
 @lru_cache(maxsize=4)
-def text(n_tokens):
+def text(n_tokens, vocabulary_size=VOCABULARY):
     """The language models' training text: the first n_tokens tokens of the corpus as ids (n_tokens,), with the
-    vocabulary of the whole corpus (VOCABULARY words, UNK for the rest)."""
-    tokens, vocab = corpus()
+    vocabulary of the whole corpus (its vocabulary_size - 1 most frequent words, UNK for the rest)."""
+    tokens = corpus()[0]
+    vocab = _vocabulary_of_corpus(check_positive("vocabulary_size", vocabulary_size, integer=True))
     n_tokens = check_positive("n_tokens", n_tokens, integer=True)
     if n_tokens > len(tokens) or n_tokens < 2 * (SEQUENCE_LENGTH + 1):
         raise ParameterError("n_tokens", n_tokens, f"{2 * (SEQUENCE_LENGTH + 1)} to {len(tokens)}")
@@ -122,7 +137,7 @@ def training_set(model, n_tokens=None):
     consecutive sequences of SEQUENCE_LENGTH tokens, each with the next token as every position's target."""
     if TASK_OF[check_choice("model", model, MODELS)] == "digits":
         return digits()
-    ids, _ = text(n_tokens)
+    ids, _ = text(n_tokens, VOCABULARY_OF[model])
     n = (len(ids) - 1) // SEQUENCE_LENGTH
     inputs = ids[:n * SEQUENCE_LENGTH].reshape(n, SEQUENCE_LENGTH)
     targets = ids[1:n * SEQUENCE_LENGTH + 1].reshape(n, SEQUENCE_LENGTH)
@@ -149,16 +164,17 @@ class TransformerLM(nn.Module):
     """The PyTorch tutorial's language model (Kunstner et al.'s PTB model): embedding x sqrt(width), sinusoidal
     positions, dropout, a causal TransformerEncoder, a linear decoder to the vocabulary."""
 
-    def __init__(self, n_tokens=VOCABULARY, dropout=DROPOUT):
+    def __init__(self, n_tokens=VOCABULARY, dropout=DROPOUT, width=WIDTH):
         super().__init__()
-        self.embedding = nn.Embedding(n_tokens, WIDTH)
+        self.width = width
+        self.embedding = nn.Embedding(n_tokens, width)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(WIDTH, HEADS, WIDTH, dropout, batch_first=True)
+        layer = nn.TransformerEncoderLayer(width, HEADS, width, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
-        self.decoder = nn.Linear(WIDTH, n_tokens)
+        self.decoder = nn.Linear(width, n_tokens)
         position = torch.arange(SEQUENCE_LENGTH)[:, None]
-        frequency = torch.exp(torch.arange(0, WIDTH, 2) * (-np.log(10000.0) / WIDTH))
-        positions = torch.zeros(SEQUENCE_LENGTH, WIDTH)
+        frequency = torch.exp(torch.arange(0, width, 2) * (-np.log(10000.0) / width))
+        positions = torch.zeros(SEQUENCE_LENGTH, width)
         positions[:, 0::2], positions[:, 1::2] = torch.sin(position * frequency), torch.cos(position * frequency)
         self.register_buffer("positions", positions)
         self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(SEQUENCE_LENGTH))
@@ -168,7 +184,7 @@ class TransformerLM(nn.Module):
 
     def forward(self, ids):
         T = ids.shape[1]
-        x = self.dropout(self.embedding(ids) * np.sqrt(WIDTH) + self.positions[:T])
+        x = self.dropout(self.embedding(ids) * np.sqrt(self.width) + self.positions[:T])
         return self.decoder(self.encoder(x, mask=self.causal[:T, :T], is_causal=True))
 
 
@@ -192,7 +208,8 @@ class LSTMLM(nn.Module):
 
 def build(model, seed, dropout=True):
     """A freshly initialised `model` (one of MODELS) under `seed`, with its dropout on or off."""
-    classes = {"lenet5": LeNet5, "transformer": TransformerLM, "lstm": LSTMLM}
+    classes = {"lenet5": LeNet5, "transformer": TransformerLM, "lstm": LSTMLM,
+               "transformer_small": partial(TransformerLM, n_tokens=SMALL_VOCABULARY, width=SMALL_WIDTH)}
     check_choice("model", model, MODELS)
     torch.manual_seed(seed)
     return classes[model](dropout=DROPOUT if dropout else 0.0)
@@ -338,6 +355,19 @@ def gradient_noise(model, batch_size, n_samples, seed=0, n_tokens=None, dropout=
 
 # ---- Fig. 1's step sizes -------------------------------------------------------------------------------------------
 
+def steps_per_epoch(model, batch_size, n_tokens=None):
+    """Minibatches in one pass over `model`'s training set (train drops a last short one)."""
+    inputs, _, batch_size, _ = _data(model, batch_size, n_tokens)
+    return len(inputs) // batch_size
+
+
+def epoch_losses(losses, steps_per_epoch):
+    """The training loss of each pass: the mean of its minibatch losses (NaN for a pass a diverged run cut short)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    n = len(losses) // steps_per_epoch
+    return losses[:n * steps_per_epoch].reshape(n, steps_per_epoch).mean(axis=1)
+
+
 def final_loss(losses, last=10):
     """A run's final training loss: the mean of its last `last` minibatch losses (a full pass over the training set
     at the end would cost a language model as much as tens of steps); infinite for a run that diverged."""
@@ -353,10 +383,10 @@ def best_rate(final_by_rate):
     return min(finite, key=lambda rate: worst[rate]) if finite else None
 
 
-def step_size_search(model, optimizer, rates, seeds, n_steps, batch_size, n_tokens=None):
-    """Every rate of `rates` on every seed (each run cached), read by best_rate. Returns {"best": the rate or None,
-    "final": {rate: [final loss per seed]}, "runs": {rate: [train's result per seed]}}."""
+def step_size_search(model, optimizer, rates, seeds, n_steps, batch_size, n_tokens=None, last=10):
+    """Every rate of `rates` on every seed (each run cached), read by best_rate on final_loss(loss, last). Returns
+    {"best": the rate or None, "final": {rate: [final loss per seed]}, "runs": {rate: [train's result per seed]}}."""
     runs = {float(rate): [train(model, optimizer, rate, seed, n_steps, batch_size, n_tokens) for seed in seeds]
             for rate in rates}
-    final = {rate: [final_loss(run["loss"]) for run in results] for rate, results in runs.items()}
+    final = {rate: [final_loss(run["loss"], last) for run in results] for rate, results in runs.items()}
     return {"best": best_rate(final), "final": final, "runs": runs}

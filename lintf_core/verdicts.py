@@ -70,6 +70,31 @@ def majority_verdict(holds):
     return PARTLY if holds and sum(holds) > len(holds) / 2 else NOT_REPRODUCED
 
 
+# ---- Section 2 (Fig. 1): the premise on real networks ----------------------------------------------------------------
+
+def competitive_verdict(ratios):
+    """Fig. 1 (SGD trains a CNN about as well as Adam): `ratios` are the paired final-loss ratios SGD(m)/Adam. By
+    Fig. 2's rule a gap is "much" (Adam >> SGD) from a median ratio of 2: reproduced if every seed's ratio is below
+    2, partly if the median is, not reproduced otherwise (a diverged SGD run's infinite ratio counts against)."""
+    ratios = np.asarray(ratios, dtype=float)
+    finite = ratios[~np.isnan(ratios)]
+    if len(finite) and (finite < 2).all():
+        return REPRODUCED
+    return PARTLY if len(finite) and np.median(finite) < 2 else NOT_REPRODUCED
+
+
+def larger_gap_verdict(ratios, other_ratios):
+    """Fig. 1 (the gap is larger here than there: a Transformer than a CNN, a large batch than a small one): paired
+    per-seed gaps. Reproduced if larger on every seed, partly if the median gap is larger, not reproduced otherwise
+    (NaN pairs count against)."""
+    ratios, other_ratios = np.asarray(ratios, dtype=float), np.asarray(other_ratios, dtype=float)
+    with np.errstate(invalid="ignore"):
+        larger = ratios > other_ratios
+    if len(larger) and larger.all():
+        return REPRODUCED
+    return PARTLY if len(larger) and np.nanmedian(ratios) > np.nanmedian(other_ratios) else NOT_REPRODUCED
+
+
 # ---- Section 3 (Figs. 2-5): the features of Transformer training --------------------------------------------------
 
 def adam_gap_verdict(ratios):

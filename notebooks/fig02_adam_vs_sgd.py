@@ -51,6 +51,7 @@ from myst_nb import glue
 
 from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.settings import get_setting
+from lintf_core.premise import premise_entry
 from lintf_core.bench import reference_evaluations
 from lintf_core.diagnostics import evaluation_batches, iterate_losses, late_iterate_losses, paired_ratios
 from lintf_core.train import OPTIMIZER_LABELS, spiked, train_at_full_horizon_rates, train_verdict_seeds
@@ -149,7 +150,9 @@ for name in settings:
                  "paper": "Adam well below SGDM in all three settings, to different extents",
                  "ours": f"late loss SGDM/Adam: median paired ratio {median_ratio:.3g}, Adam lower on "
                          f"{adam_wins}/{len(ratios)} seeds ({config['profile']} profile)",
-                 "verdict": verdict})
+                 "verdict": verdict,
+                 "premise": premise_entry(name, "gap", verdict == verdicts.REPRODUCED,
+                                          f"gap {median_ratio:.3g}, Adam lower on {adam_wins}/{len(ratios)} seeds")})
     glue(f"fig02_ratio_{name}", median_ratio, display=False)
     glue(f"fig02_typical_{name}", float(np.median(typical)), display=False)
     if verdict != "reproduced":

@@ -44,6 +44,7 @@ from scipy import stats
 
 from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import noise_at_init, tail_statistics
+from lintf_core.premise import premise_entry
 from lintf_core.settings import get_setting
 
 plots.use_book_style()
@@ -112,6 +113,8 @@ for name in settings:
                  "ours": f"excess kurtosis {t['excess_kurtosis']:.3g}, Hill index {t['hill_tail_index']:.3g}, "
                          f"99.9% quantile at {t['q0.999_in_sd']:.3g} sd ({profile} profile)",
                  "verdict": verdicts.heavy_tail_verdict(t),
+                 "premise": premise_entry(name, "noise", heavy, f"excess kurtosis {t['excess_kurtosis']:.3g}, Hill "
+                                                                f"index {t['hill_tail_index']:.3g}"),
                  **verdicts.interval_fields("excess kurtosis", t["excess_kurtosis"], *intervals[name], 1,
                                             len(noise[name]), "noise samples",
                                             "one initialization (seed 1), as the authors: a single draw of the model")})

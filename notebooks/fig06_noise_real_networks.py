@@ -42,6 +42,7 @@ from scipy import stats
 
 from lintf_core import plots, profiles, realnets, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import tail_statistics
+from lintf_core.premise import premise_entry
 
 plots.use_book_style()
 config = profiles.resolve(profile, premise_noise_samples=n_samples, premise_text_tokens=text_tokens)
@@ -156,6 +157,11 @@ rows = [
      **verdicts.interval_fields("excess kurtosis", tails["transformer, dropout off"]["excess_kurtosis"],
                                 *intervals["transformer, dropout off"], 1, n_samples, "minibatches", note)},
 ]
+for row, name, key in ((rows[0], "lenet5", "cnn"), (rows[1], "transformer", "transformer")):
+    row["premise"] = premise_entry(key, "noise", verdicts.heavy_tailed(tails[name]),
+                                   f"excess kurtosis {tails[name]['excess_kurtosis']:.3g}, Hill index "
+                                   f"{tails[name]['hill_tail_index']:.3g}"
+                                   + (", the PTB-shaped model" if key == "transformer" else ""))
 for name, key in (("lenet5", "cnn"), ("transformer", "transformer"), ("transformer, dropout off", "no_dropout")):
     glue(f"fig06_kurtosis_{key}", tails[name]["excess_kurtosis"], display=False)
     glue(f"fig06_heavy_{key}", Markdown("heavy-tailed" if verdicts.heavy_tailed(tails[name]) else "not heavy-tailed"),

@@ -54,6 +54,7 @@ from scipy import stats
 
 from lintf_core import plots, profiles, realnets, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
+from lintf_core.premise import premise_entry
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
@@ -157,6 +158,8 @@ for name in settings:
                          "paper": "log smoothness rises with log gradient norm, 'to a certain extent'",
                          "ours": f"Spearman ρ {rho:.2f}; envelope L0 {fit['L0']:.3g}, L1 {fit['L1']:.3g} "
                                  f"({profile} profile, seed {seed})", "verdict": verdict,
+                         "premise": premise_entry(name, "smoothness", verdict == verdicts.REPRODUCED,
+                                                  f"Spearman ρ {rho:.2f}, L1 {fit['L1']:.3g}"),
                          **verdicts.interval_fields("Spearman ρ", rho, *rho_interval[name], 0.2, window,
                                                     "iterates of one run",
                                                     f"one run (seed {seed}), as the paper: a single draw")})
@@ -198,6 +201,8 @@ rows.append({"claim": "smoothness grows with the gradient norm ((L0,L1)-smoothne
              "ours": f"Spearman ρ {fit_lstm['spearman']:.2f}; envelope L0 {fit_lstm['L0']:.3g}, L1 "
                      f"{fit_lstm['L1']:.3g} ({profile} profile, {lstm_steps} Adam steps, seed {seed})",
              "verdict": lstm_verdict,
+             "premise": premise_entry("lstm", "smoothness", lstm_verdict == verdicts.REPRODUCED,
+                                      f"Spearman ρ {fit_lstm['spearman']:.2f}, L1 {fit_lstm['L1']:.3g}"),
              **verdicts.interval_fields("Spearman ρ", fit_lstm["spearman"], *rho_lstm_interval, 0.2, lstm_steps,
                                         "steps of one run", f"one run (seed {seed}): a single draw")})
 

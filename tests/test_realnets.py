@@ -2,6 +2,8 @@
 round trip, the models' gradients against finite differences, determinism by seed, the full gradient against one
 pass over the whole set, the midpoint smoothness against a Hessian-vector product, and the one-line errors."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -29,6 +31,15 @@ def test_the_fortunes_are_english_prose_with_a_heavy_tailed_vocabulary():
     assert 0.9 < covered < 0.99  # the top 10k words cover most tokens, not all: a long tail
 
 
+def test_the_small_vocabulary_is_the_top_of_the_large_one():
+    """Fig. 1's Transformer reads the same text over fewer words: the 1,999 most frequent, UNK for the rest."""
+    large, large_vocab = realnets.text(5000)
+    small, small_vocab = realnets.text(5000, realnets.SMALL_VOCABULARY)
+    assert len(small_vocab) == realnets.SMALL_VOCABULARY and small_vocab[:-1] == large_vocab[:len(small_vocab) - 1]
+    kept = large < realnets.SMALL_VOCABULARY - 1
+    assert torch.equal(small[kept], large[kept]) and (small[~kept] == realnets.SMALL_VOCABULARY - 1).all()
+
+
 def test_the_tokenizer_round_trips_known_words_and_maps_the_rest_to_unk():
     vocab = ["the", "cat", ".", realnets.UNK]
     tokens = realnets.tokenize("The cat. The CAT!")
@@ -51,8 +62,9 @@ def test_each_model_maps_its_inputs_to_one_score_per_class(model):
     net = realnets.build(model, seed=0)
     inputs, targets = realnets.training_set(model, n_tokens=1000)
     out = net(inputs[:3])
-    classes = 10 if model == "lenet5" else realnets.VOCABULARY
+    classes = 10 if model == "lenet5" else realnets.VOCABULARY_OF[model]
     assert out.shape == (*targets[:3].shape, classes)
+    assert int(targets.max()) < classes and int(inputs.max()) < classes
 
 
 def _tiny(model):
@@ -61,7 +73,9 @@ def _tiny(model):
     if model == "lenet5":
         net, inputs, targets = realnets.LeNet5(), torch.randn(4, 1, 32, 32), torch.tensor([0, 3, 7, 9])
     else:
-        net = (realnets.TransformerLM if model == "transformer" else realnets.LSTMLM)(n_tokens=40, dropout=0.0)
+        net = {"transformer": realnets.TransformerLM, "lstm": realnets.LSTMLM,
+               "transformer_small": partial(realnets.TransformerLM, width=realnets.SMALL_WIDTH)}[model](
+            n_tokens=40, dropout=0.0)
         inputs, targets = torch.randint(0, 40, (2, 6)), torch.randint(0, 40, (2, 6))
     return net.double(), inputs.double() if model == "lenet5" else inputs, targets
 

@@ -128,6 +128,23 @@ def test_majority_verdict(holds, expected):
     assert verdicts.majority_verdict(holds) == expected
 
 
+def test_fig01_competitive_rule():
+    assert verdicts.competitive_verdict([1.1, 0.8, 1.9]) == REPRODUCED
+    assert verdicts.competitive_verdict([1.1, 1.5, 3.0]) == PARTLY  # one seed with a "much" gap
+    assert verdicts.competitive_verdict([2.0, 2.5, 1.0]) == NOT_REPRODUCED  # a ratio of exactly 2 is a gap
+    assert verdicts.competitive_verdict([1.0, INF, INF]) == NOT_REPRODUCED  # SGD diverged on two seeds
+    assert verdicts.competitive_verdict([1.0, 1.2, NAN]) == REPRODUCED  # both diverged on one seed: left out
+    assert verdicts.competitive_verdict([]) == NOT_REPRODUCED
+
+
+def test_fig01_larger_gap_rule():
+    assert verdicts.larger_gap_verdict([2.0, 3.0, 1.5], [1.0, 1.1, 1.2]) == REPRODUCED
+    assert verdicts.larger_gap_verdict([2.0, 3.0, 1.0], [1.0, 1.1, 1.2]) == PARTLY  # smaller on one seed
+    assert verdicts.larger_gap_verdict([2.0, 1.0, 1.0], [1.0, 1.1, 1.2]) == NOT_REPRODUCED
+    assert verdicts.larger_gap_verdict([2.0, NAN, 3.0], [1.0, 1.0, 1.0]) == PARTLY  # a NaN pair is not "larger"
+    assert verdicts.larger_gap_verdict([], []) == NOT_REPRODUCED
+
+
 def test_fig02_adam_gap_rule():
     assert verdicts.adam_gap_verdict([3.0, 5.0, 2.5]) == REPRODUCED
     assert verdicts.adam_gap_verdict([3.0, 5.0, 0.9]) == PARTLY  # Adam higher on one seed
