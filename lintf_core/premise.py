@@ -14,6 +14,7 @@ ROWS = {**REAL, **MINIATURE}
 # network Zhang et al. measured it on
 FEATURES = {"gap": ("Adam ≫ SGD (Fig. 2's rule)", ("transformer", "cnn")),
             "noise": ("heavy-tailed gradient noise (Fig. 3's rule)", ("transformer", "cnn")),
+            "conditioning": ("SGD's path worse conditioned than Adam's (Fig. 4's rule)", ("transformer", "cnn")),
             "smoothness": ("(L0, L1)-smoothness (Fig. 16's rule)", ("lstm",))}
 
 

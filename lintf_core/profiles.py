@@ -33,7 +33,8 @@ PROFILES = {
     #   Fig. 1's passes over the training set per network (the Transformer's gap opens only after several passes),
     #   its language model's training text (shorter than Fig. 6's, so that it takes more passes for the same cost),
     #   the seeds of its step-size search (Kunstner et al.'s 3), the seeds its verdicts rest on (the search's and
-    #   more, at the best rates) and its optimizers (at the larger batch size only SGD(m) and Adam).
+    #   more, at the best rates) and its optimizers (at the larger batch size only SGD(m) and Adam), and the
+    #   Rademacher probes of its Hutchinson estimate of the Hessian's diagonal (R_med at the end of each run).
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -44,7 +45,8 @@ PROFILES = {
                   horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
                   premise_noise_samples=40, premise_lstm_steps=40, premise_search_seeds=[0, 1],
                   premise_epochs={"lenet5": 1, "transformer_small": 1}, premise_gap_tokens=10000,
-                  premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"]),
+                  premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"],
+                  premise_hutchinson_probes=5),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
                   smoothness_iters=2000, ablation_hessian_every=500, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
@@ -58,7 +60,8 @@ PROFILES = {
                   premise_lstm_steps=200, premise_search_seeds=[0, 1, 2],
                   premise_epochs={"lenet5": 4, "transformer_small": 8}, premise_gap_tokens=15000,
                   premise_verdict_seeds=[0, 1, 2, 3, 4, 5],
-                  premise_optimizers=["sgd", "sgd_momentum", "adam", "adam_no_momentum"]),
+                  premise_optimizers=["sgd", "sgd_momentum", "adam", "adam_no_momentum"],
+                  premise_hutchinson_probes=50),
 }
 
 

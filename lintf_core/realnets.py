@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from . import cache
 from .errors import ParameterError, check_choice, check_positive
@@ -257,8 +258,9 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
     Returns {"loss": (n_steps,) the minibatch training loss before each step} and, every `smoothness_every` steps
     (0: never), Fig. 16-left's readings on that step's minibatch: "grad_norm" |g(x_t)| and "smoothness"
     |g(x_mid) - g(x_t)| / |x_mid - x_t| with x_mid = (x_t + x_{t+1}) / 2 (Zhang et al. 2020a's estimate; the same
-    dropout masks at both points), at "smoothness_steps"; the run itself is the same with or without them. A
-    diverged run (a non-finite loss) stops and records NaN from there on. Cached."""
+    dropout masks at both points), at "smoothness_steps"; the run itself is the same with or without them; and
+    "final", the parameters where the run ended. A diverged run (a non-finite loss) stops and records NaN from there
+    on. Cached."""
     inputs, targets, batch_size, fields = _data(model, batch_size, n_tokens)
     check_positive("lr", lr)
     n_steps = check_positive("n_steps", n_steps, integer=True)
@@ -293,7 +295,7 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
                 torch.set_rng_state(after_masks)  # the run goes on as it would without the reading
             else:
                 opt.step()
-        return {"loss": torch.from_numpy(losses),
+        return {"loss": torch.from_numpy(losses), "final": nn.utils.parameters_to_vector(net.parameters()).detach(),
                 **{k: torch.tensor(v, dtype=torch.float64) for k, v in readings.items()}}
 
     return {k: v.numpy() for k, v in cache.cached(config, compute, use_cache).items()}
@@ -320,6 +322,40 @@ def _midpoint_smoothness(net, inputs, targets, before, after, g):
 
 def _load(net, flat):
     nn.utils.vector_to_parameters(flat, net.parameters())
+
+
+def robust_condition_number(model, parameters, batch_size, n_probes, n_tokens=None, seed=0):
+    """Fig. 4's R_med (max / median of |diag H|) for a real network: `model` at the flat `parameters` (a run's
+    "final"), in eval mode, on the first minibatch of a seeded shuffle of `batch_size` examples, the diagonal by
+    Hutchinson's estimate (hessian_diagonal). The estimate's noise lifts the median, so its R_med reads low; runs
+    compared with one another share that bias. NaN for non-finite parameters (a diverged run)."""
+    inputs, targets, batch_size, _ = _data(model, batch_size, n_tokens)
+    parameters = torch.as_tensor(parameters)
+    if not torch.isfinite(parameters).all():
+        return float("nan")
+    net = build(model, seed)
+    _load(net, parameters)
+    net.eval()
+    rows = next(_minibatches(len(inputs), batch_size, torch.Generator().manual_seed(seed)))
+    diagonal = hessian_diagonal(net, inputs[rows], targets[rows], n_probes, seed).abs()
+    return (diagonal.max() / diagonal.median()).item()
+
+
+def hessian_diagonal(net, inputs, targets, n_probes, seed=0):
+    """Hutchinson's estimate of the loss Hessian's diagonal on one batch: the mean of z * (H z) over `n_probes`
+    Rademacher vectors z (E[z z^T] = I), each H z by double backpropagation (as PyHessian), in the network's current
+    mode (eval mode: no dropout). Returns a flat vector in parameters_to_vector's order."""
+    params = list(net.parameters())
+    with sdpa_kernel(SDPBackend.MATH):  # the fused CPU attention kernel has no second derivative
+        grads = torch.autograd.grad(loss(net, inputs, targets), params, create_graph=True)
+    g = torch.cat([x.reshape(-1) for x in grads])
+    generator = torch.Generator().manual_seed(seed)
+    total = torch.zeros_like(g)
+    for _ in range(check_positive("n_probes", n_probes, integer=True)):
+        z = torch.randint(0, 2, g.shape, generator=generator).to(g.dtype) * 2 - 1
+        hz = torch.autograd.grad(g, params, grad_outputs=z, retain_graph=True)
+        total += z * torch.cat([x.reshape(-1) for x in hz])
+    return (total / n_probes).detach()
 
 
 def gradient_noise(model, batch_size, n_samples, seed=0, n_tokens=None, dropout=True, use_cache=True):

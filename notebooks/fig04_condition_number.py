@@ -53,6 +53,7 @@ from lintf_core import plots, profiles, scorecard, verdicts
 from lintf_core.diagnostics import condition_numbers, evaluation_batches, paired_ratios
 from lintf_core.errors import ParameterError
 from lintf_core.settings import get_setting
+from lintf_core.premise import premise_entry
 from lintf_core.train import train_at_full_horizon_rates, train_verdict_seeds
 
 plots.use_book_style()
@@ -161,6 +162,9 @@ for name in settings:
                      "ours": f"{mean_std(ratios)}; SGDM larger on {larger}/{len(ratios)} seeds; eigenvalue version "
                              f"{mean_std(eigen[:, k])} ({config['profile']} profile)",
                      "verdict": verdict})
+        if t == table_iterations[-1]:  # the premise table reads the table's last iteration
+            rows[-1]["premise"] = premise_entry(name, "conditioning", verdict == verdicts.REPRODUCED,
+                                                f"ratio SGD/Adam, mean (std): {mean_std(ratios)}, t={t}")
         glue(f"fig04_ratio_{name}_{t}", float(ratios.mean()), display=False)
         glue(f"fig04_verdict_{name}_{t}", Markdown(verdict), display=False)
 
