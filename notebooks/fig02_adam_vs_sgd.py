@@ -152,7 +152,9 @@ for name in settings:
                          f"{adam_wins}/{len(ratios)} seeds ({config['profile']} profile)",
                  "verdict": verdict,
                  "premise": premise_entry(name, "gap", verdict == verdicts.REPRODUCED,
-                                          f"gap {median_ratio:.3g}, Adam lower on {adam_wins}/{len(ratios)} seeds")})
+                                          f"gap {median_ratio:.3g} [{paper_test[name]['low']:.3g}, "
+                                          f"{paper_test[name]['high']:.3g}], Adam lower on {adam_wins}/{len(ratios)} "
+                                          "seeds")})
     glue(f"fig02_ratio_{name}", median_ratio, display=False)
     glue(f"fig02_typical_{name}", float(np.median(typical)), display=False)
     if verdict != "reproduced":
