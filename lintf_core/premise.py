@@ -5,6 +5,7 @@ table's row (a real network or Setting 1-3), its column (a feature), whether the
 the number behind it. The book build collects the entries from the executed notebooks' scorecard rows (book.py) and
 writes the table into book/premise.md and the intro: one source for each number, the page that measured it."""
 
+from collections import Counter
 from html import escape
 
 REAL = {"transformer": "Transformer LM", "cnn": "CNN (LeNet-5)", "lstm": "LSTM LM"}
@@ -77,9 +78,7 @@ def table(rows):
     verdicts = {(s, f): resemblance(found, s, f) for s in MINIATURE for f in FEATURES}
     for setting, label in MINIATURE.items():
         lines.append(f"| {label} | " + " | ".join(verdicts[setting, f] for f in FEATURES) + " |")
-    counts = {}
-    for v in verdicts.values():
-        counts[v] = counts.get(v, 0) + 1
-    lines += ["", "Of the " + str(len(verdicts)) + " (setting, feature) cells: "
-              + ", ".join(f"{escape(v)} {n}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1])) + "."]
+    counts = Counter(verdicts.values())
+    lines += ["", f"Of the {len(verdicts)} (setting, feature) cells: "
+              + ", ".join(f"{escape(v)} {n}" for v, n in counts.most_common()) + "."]
     return "\n".join(lines) + "\n"

@@ -116,16 +116,16 @@ for net in NETWORKS:
             search[net, B, opt] = realnets.step_size_search(net, opt, realnets.STEP_SIZE_GRID[opt], search_seeds,
                                                             epochs[net] * spe, B, text_tokens, last=spe)
 # the verdicts' pair, SGD(m) and Adam, at their best rates on every verdict seed (the search seeds' runs reused)
-finals = {}
+verdict_runs, finals = {}, {}
 for net in NETWORKS:
     for B in batch_sizes[net]:
         spe = steps_per_epoch[net, B]
         for opt in PAIR:
-            rate = search[net, B, opt]["best"]
-            finals[net, B, opt] = np.array(
-                [realnets.final_loss(realnets.train(net, opt, rate, seed, epochs[net] * spe, B, text_tokens)["loss"],
-                                     spe)
-                 if rate is not None else np.inf for seed in verdict_seeds])
+            rate = search[net, B, opt]["best"]  # None: every rate diverged on some seed
+            verdict_runs[net, B, opt] = [realnets.train(net, opt, rate, seed, epochs[net] * spe, B, text_tokens)
+                                         if rate is not None else None for seed in verdict_seeds]
+            finals[net, B, opt] = np.array([realnets.final_loss(run["loss"], spe) if run else np.inf
+                                            for run in verdict_runs[net, B, opt]])
 n_runs = sum(len(s["runs"]) * len(search_seeds) for s in search.values()) + sum(
     len(set(verdict_seeds) - set(search_seeds)) for _ in finals)
 ids, vocab = realnets.text(text_tokens, realnets.SMALL_VOCABULARY)
@@ -230,12 +230,6 @@ def gap_text(net, B):
     return f"gap {c['median']:.3g} [{c['low']:.3g}, {c['high']:.3g}], {model}, batch {B}"
 
 
-def by_seed(first, second):
-    """Per seed, one gap over another (the claim "larger" is a ratio above 1)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(first) / np.asarray(second)
-
-
 rows = []
 for B in batch_sizes[transformer]:
     rows.append({"claim": f"Adam ≫ SGD on a Transformer (batch {B})", "figure": "Fig. 1",
@@ -255,14 +249,14 @@ rows.append({"claim": f"SGD trains a CNN about as well as Adam (batch {small[cnn
 rows[-1]["uncertainty"] += f"; the claim is a gap below 2: sign test p = {below_two['p_below']:.2g}"
 cnn_gap = verdicts.adam_gap_verdict(gaps[cnn, small[cnn]]) == verdicts.REPRODUCED  # the feature, by Fig. 2's rule
 rows[-1]["premise"] = premise_entry("cnn", "gap", cnn_gap, gap_text(cnn, small[cnn]))
-contrast = by_seed(gaps[transformer, small[transformer]], gaps[cnn, small[cnn]])
+contrast = verdicts.late_loss_ratios(gaps[transformer, small[transformer]], gaps[cnn, small[cnn]])
 rows.append({"claim": "the Adam-SGD gap is larger on the Transformer than on the CNN", "figure": "Fig. 1",
              "setting": "Transformer vs LeNet-5, smallest batches", "paper": "the contrast that motivates the paper",
              "ours": f"gap {comparisons[transformer, small[transformer]]['median']:.3g} against "
                      f"{comparisons[cnn, small[cnn]]['median']:.3g} (medians; seeds paired by index)",
              "verdict": verdicts.larger_gap_verdict(gaps[transformer, small[transformer]], gaps[cnn, small[cnn]]),
              **verdicts.uncertainty_fields(verdicts.paired_comparison(contrast))})
-growth = by_seed(gaps[transformer, large[transformer]], gaps[transformer, small[transformer]])
+growth = verdicts.late_loss_ratios(gaps[transformer, large[transformer]], gaps[transformer, small[transformer]])
 rows.append({"claim": "the Transformer's gap grows with the batch size", "figure": "Fig. 1",
              "setting": f"Transformer LM, batch {large[transformer]} vs {small[transformer]}",
              "paper": "Kunstner et al.: less noise does not close the gap, it widens it",
@@ -295,13 +289,9 @@ glue("fig01_caption", Markdown(caption), display=False)
 probes = config["premise_hutchinson_probes"]
 rmed = {}
 for net in NETWORKS:
-    B = small[net]
-    spe = steps_per_epoch[net, B]
     for opt in PAIR:
-        rate = search[net, B, opt]["best"]
-        rmed[net, opt] = np.array([realnets.robust_condition_number(
-            net, realnets.train(net, opt, rate, seed, epochs[net] * spe, B, text_tokens)["final"], B, probes,
-            text_tokens) if rate is not None else np.nan for seed in verdict_seeds])
+        rmed[net, opt] = np.array([realnets.robust_condition_number(net, run["final"], small[net], probes, text_tokens)
+                                   if run else np.nan for run in verdict_runs[net, small[net], opt]])
 rmed_ratios = {net: rmed[net, "sgd_momentum"] / rmed[net, "adam"] for net in NETWORKS}
 rmed_tests = {net: verdicts.paired_comparison(rmed_ratios[net]) for net in NETWORKS}
 rmed_table = [{"network": NETWORKS[net], "batch": small[net],
