@@ -409,8 +409,9 @@ def build(profile="paper", only=(), parameters=None, from_references=False, jobs
     rows = scorecard_rows(executed)
     fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(rows))
     fill(STAGE / "book" / "intro.md", GLANCE_MARKER, at_a_glance(rows, edition(profile)))
-    fill(STAGE / "book" / "premise.md", PREMISE_MARKER, premise.table(rows))
-    fill(STAGE / "book" / "intro.md", PREMISE_MARKER, premise.table(rows))
+    premise_table = premise.table(rows)
+    fill(STAGE / "book" / "premise.md", PREMISE_MARKER, premise_table)
+    fill(STAGE / "book" / "intro.md", PREMISE_MARKER, premise_table)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(STAGE), "--path-output", str(ROOT), "-W", "--keep-going", "-q"]
     print("building the site:", " ".join(command), flush=True)

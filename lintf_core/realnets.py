@@ -40,7 +40,7 @@ VOCABULARY = 10_000
 SEQUENCE_LENGTH = 35
 WIDTH, HEADS, LAYERS, DROPOUT = 200, 2, 2, 0.2
 # Fig. 1's Transformer: the PTB model's layers, heads and sequences, narrower and over fewer words, because its
-# optimizer comparison trains ~100 runs (the PTB shape costs ~0.28 s a step at batch 16 on one core, this ~0.016 s)
+# optimizer comparison trains ~130 runs (the PTB shape costs ~0.28 s a step at batch 16 on one core, this ~0.033 s)
 SMALL_WIDTH, SMALL_VOCABULARY = 64, 2_000
 VOCABULARY_OF = {"transformer": VOCABULARY, "lstm": VOCABULARY, "transformer_small": SMALL_VOCABULARY}
 SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "lstm": 16, "transformer_small": 16}  # Kunstner et al.'s: MNIST
@@ -348,7 +348,7 @@ def hessian_diagonal(net, inputs, targets, n_probes, seed=0):
     params = list(net.parameters())
     with sdpa_kernel(SDPBackend.MATH):  # the fused CPU attention kernel has no second derivative
         grads = torch.autograd.grad(loss(net, inputs, targets), params, create_graph=True)
-    g = torch.cat([x.reshape(-1) for x in grads])
+    g = torch.cat([x.reshape(-1) for x in grads])  # reshape: second-order gradients may be non-contiguous
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros_like(g)
     for _ in range(check_positive("n_probes", n_probes, integer=True)):

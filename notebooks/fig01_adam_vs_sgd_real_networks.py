@@ -66,11 +66,11 @@ optimizers = config["premise_optimizers"]
 search_seeds, verdict_seeds = config["premise_search_seeds"], config["premise_verdict_seeds"]
 text_tokens = config["premise_gap_tokens"]
 batch_factor = check_positive("batch_factor", batch_factor, integer=True)
+PAIR = ("sgd_momentum", "adam")  # the verdicts' pair, and the methods of the larger batch size
 for name in optimizers:
     check_choice("optimizers", name, realnets.OPTIMIZERS)
-if not {"sgd_momentum", "adam"} <= set(optimizers):
+if not set(PAIR) <= set(optimizers):
     raise ParameterError("optimizers", optimizers, "a list with sgd_momentum and adam (the verdicts' pair)")
-PAIR = ("sgd_momentum", "adam")  # the verdicts' pair, and the methods of the larger batch size
 batch_sizes = {net: [realnets.SMALLEST_BATCH[net], batch_factor * realnets.SMALLEST_BATCH[net]] for net in NETWORKS}
 caption = (f"profile '{profile}': {len(optimizers)} methods, passes over the training set: LeNet-5 "
            f"{epochs['lenet5']}, Transformer {epochs['transformer_small']}; step-size search on seeds {search_seeds}, "
@@ -126,8 +126,8 @@ for net in NETWORKS:
                                          if rate is not None else None for seed in verdict_seeds]
             finals[net, B, opt] = np.array([realnets.final_loss(run["loss"], spe) if run else np.inf
                                             for run in verdict_runs[net, B, opt]])
-n_runs = sum(len(s["runs"]) * len(search_seeds) for s in search.values()) + sum(
-    len(set(verdict_seeds) - set(search_seeds)) for _ in finals)
+n_runs = (sum(len(s["runs"]) * len(search_seeds) for s in search.values())
+          + len(finals) * len(set(verdict_seeds) - set(search_seeds)))
 ids, vocab = realnets.text(text_tokens, realnets.SMALL_VOCABULARY)
 glue("fig01_tokens", f"{text_tokens:,}", display=False)
 glue("fig01_width", realnets.SMALL_WIDTH, display=False)

@@ -84,7 +84,6 @@ print(caption)
 # %%
 runs, smooth, fits = {}, {}, {}
 rho_interval = {}
-
 for name in settings:
     setting = get_setting(name)
     lr = {"sgd": lr_sgd or setting.learning_rate("sgd", lr_source), "adam": lr_adam}
