@@ -29,12 +29,12 @@ PROFILES = {
     #   3.5 times the cost of 6 and beyond the paper edition's time budget (README, "How sure is each verdict");
     #   `-p verdict_seeds` asks for them.
     # premise_*: the real networks of Figs. 1, 6 and 16-left (realnets.py): the English text's training tokens (the
-    #   language models' training set), Fig. 6's random minibatches per network, Fig. 16-left's LSTM steps, and
-    #   Fig. 1's passes over the training set per network (the Transformer's gap opens only after several passes),
-    #   its language model's training text (shorter than Fig. 6's, so that it takes more passes for the same cost),
-    #   the seeds of its step-size search (Kunstner et al.'s 3), the seeds its verdicts rest on (the search's and
-    #   more, at the best rates) and its optimizers (at the larger batch size only SGD(m) and Adam), and the
-    #   Rademacher probes of its Hutchinson estimate of the Hessian's diagonal (R_med at the end of each run).
+    #   language models' training set on all three pages), Fig. 6's random minibatches per network, Fig. 16-left's
+    #   steps per network, and Fig. 1's passes over the training set per network (the Transformer's gap opens only
+    #   after several passes), the seeds of its step-size search (Kunstner et al.'s 3), the seeds its verdicts rest
+    #   on (the search's and more, at the best rates) and its optimizers (at the larger batch size and on the LSTM
+    #   only SGD(m) and Adam), and the Rademacher probes of its Hutchinson estimate of the Hessian's diagonal (R_med
+    #   at the end of each run).
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -43,8 +43,8 @@ PROFILES = {
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=2000, verdict_seeds=list(range(6)), eval_batches=10,
                   horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
-                  premise_noise_samples=40, premise_lstm_steps=40, premise_search_seeds=[0, 1],
-                  premise_epochs={"lenet5": 1, "transformer_small": 1}, premise_gap_tokens=10000,
+                  premise_noise_samples=40, premise_smoothness_steps=40, premise_search_seeds=[0, 1],
+                  premise_epochs={"lenet5": 1, "transformer_small": 1, "lstm": 1},
                   premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"],
                   premise_hutchinson_probes=5),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
@@ -56,12 +56,12 @@ PROFILES = {
                   large_lr_grid={"sgd": [0.05, 0.1, 0.2], "adam": [0.0002, 0.0005, 0.001, 0.002]}, grid_seeds=[0, 1, 2],
                   grid_iters=2000, poster_seeds=[0, 1, 2, 3, 4, 5], poster_iters=10000,
                   verdict_seeds=list(range(20)), eval_batches=10, horizon_seeds=[0, 1, 2],
-                  depth_verdict_seeds=[0, 1, 2, 3, 4, 5], premise_text_tokens=30000, premise_noise_samples=200,
-                  premise_lstm_steps=200, premise_search_seeds=[0, 1, 2],
-                  premise_epochs={"lenet5": 4, "transformer_small": 8}, premise_gap_tokens=15000,
+                  depth_verdict_seeds=[0, 1, 2, 3, 4, 5], premise_text_tokens=15000, premise_noise_samples=200,
+                  premise_smoothness_steps=200, premise_search_seeds=[0, 1, 2],
+                  premise_epochs={"lenet5": 4, "transformer_small": 8, "lstm": 8},
                   premise_verdict_seeds=[0, 1, 2, 3, 4, 5],
                   premise_optimizers=["sgd", "sgd_momentum", "adam", "adam_no_momentum"],
-                  premise_hutchinson_probes=50),
+                  premise_hutchinson_probes=20),
 }
 
 

@@ -7,8 +7,9 @@ Data, installed by the README's commands (no download at build time):
           word level with a vocabulary of the 10,000 most frequent words and <unk> for the rest, so that the
           heavy-tailed word frequencies that Kunstner et al. (2024) find behind much of the gap stay in the task.
 Models: LeNet-5 (tanh, average pooling) on the digits; on the text, the PyTorch tutorial's TransformerEncoder language
-model of the shape of their PTB model (2 layers, width 200, 2 heads, feed-forward 200, dropout 0.2, sequences of 35)
-and an LSTM language model of the same width (Fig. 16-left, after Zhang et al. 2020a). Trained by torch's own
+model of the shape of their PTB model (2 layers, width 200, 2 heads, feed-forward 200, dropout 0.2, sequences of 35),
+the same narrower (width 64, 2,000 words) for Fig. 1's ~150 runs, and an LSTM language model of that narrower size
+(Figs. 1, 6 and 16-left, after Zhang et al. 2020a). Trained by torch's own
 optimizers; every run is cached (cache.py).
 """
 
@@ -28,8 +29,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from . import cache
 from .errors import ParameterError, check_choice, check_positive
 
-MODELS = ("lenet5", "transformer", "lstm", "transformer_small")
-TASK_OF = {"lenet5": "digits", "transformer": "text", "lstm": "text", "transformer_small": "text"}
+MODELS = ("lenet5", "transformer", "transformer_small", "lstm")
+TASK_OF = {"lenet5": "digits", "transformer": "text", "transformer_small": "text", "lstm": "text"}
 # Kunstner et al.'s four: SGD and Adam, each with and without momentum (Adam "without" is beta1 = 0)
 OPTIMIZERS = ("sgd", "sgd_momentum", "adam", "adam_no_momentum")
 OPTIMIZER_LABELS = {"sgd": "SGD", "sgd_momentum": "SGD (m)", "adam": "Adam", "adam_no_momentum": "Adam (no m)"}
@@ -39,16 +40,21 @@ UNK, END = "<unk>", "<eos>"  # the end of a fortune plays PTB's end of sentence
 VOCABULARY = 10_000
 SEQUENCE_LENGTH = 35
 WIDTH, HEADS, LAYERS, DROPOUT = 200, 2, 2, 0.2
-# Fig. 1's Transformer: the PTB model's layers, heads and sequences, narrower and over fewer words, because its
-# optimizer comparison trains ~130 runs (the PTB shape costs ~0.28 s a step at batch 16 on one core, this ~0.033 s)
+# Fig. 1's Transformer and the LSTM: the PTB model's layers and sequences, narrower and over fewer words, because
+# Fig. 1 trains ~150 runs (the PTB shape costs ~0.28 s a step at batch 16 on one core, an LSTM of its width ~0.25 s;
+# these two ~0.031 s)
 SMALL_WIDTH, SMALL_VOCABULARY = 64, 2_000
-VOCABULARY_OF = {"transformer": VOCABULARY, "lstm": VOCABULARY, "transformer_small": SMALL_VOCABULARY}
-SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "lstm": 16, "transformer_small": 16}  # Kunstner et al.'s: MNIST
+VOCABULARY_OF = {"transformer": VOCABULARY, "transformer_small": SMALL_VOCABULARY, "lstm": SMALL_VOCABULARY}
+SMALLEST_BATCH = {"lenet5": 256, "transformer": 16, "transformer_small": 16, "lstm": 16}  # Kunstner et al.'s: MNIST
 #                                                                                            256, PTB 16
 # Fig. 1's step sizes: powers of 10, three a method, whose largest diverges (cheaply: a diverged run stops) on the
 # Transformer at batch 16 or makes the CNN's loss rise
 STEP_SIZE_GRID = {"sgd": (1e-1, 1.0, 10.0), "sgd_momentum": (1e-2, 1e-1, 1.0), "adam": (1e-3, 1e-2, 1e-1),
                   "adam_no_momentum": (1e-3, 1e-2, 1e-1)}
+# the LSTM's best rates sat at the top of those grids on every method tried (SGD(m) 1, Adam 0.1, SGD 10; none
+# diverged), and one power of 10 higher makes the loss rise: its grids are shifted up by one
+STEP_SIZE_GRID_OF = {"lstm": {"sgd": (1.0, 10.0, 100.0), "sgd_momentum": (1e-1, 1.0, 10.0), "adam": (1e-2, 1e-1, 1.0),
+                              "adam_no_momentum": (1e-2, 1e-1, 1.0)}}
 TEXT_ORDER_SEED = 0  # the fortunes in one fixed shuffled order, so that a training slice mixes all the files
 # This file's hash joins every cached run's key (cache.py keys the linear engine's results by its own files).
 SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -190,14 +196,15 @@ class TransformerLM(nn.Module):
 
 
 class LSTMLM(nn.Module):
-    """An LSTM language model of the Transformer's width: embedding, 2 LSTM layers, dropout, a linear decoder."""
+    """An LSTM language model of the small Transformer's width and words: embedding, 2 LSTM layers, dropout, a
+    linear decoder."""
 
-    def __init__(self, n_tokens=VOCABULARY, dropout=DROPOUT):
+    def __init__(self, n_tokens=SMALL_VOCABULARY, dropout=DROPOUT, width=SMALL_WIDTH):
         super().__init__()
-        self.embedding = nn.Embedding(n_tokens, WIDTH)
+        self.embedding = nn.Embedding(n_tokens, width)
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(WIDTH, WIDTH, LAYERS, dropout=dropout, batch_first=True)
-        self.decoder = nn.Linear(WIDTH, n_tokens)
+        self.lstm = nn.LSTM(width, width, LAYERS, dropout=dropout, batch_first=True)
+        self.decoder = nn.Linear(width, n_tokens)
         for weight in (self.embedding.weight, self.decoder.weight):
             nn.init.uniform_(weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
@@ -417,6 +424,12 @@ def best_rate(final_by_rate):
     worst = {rate: max(finals) for rate, finals in final_by_rate.items()}
     finite = [rate for rate in sorted(worst) if np.isfinite(worst[rate])]
     return min(finite, key=lambda rate: worst[rate]) if finite else None
+
+
+def step_size_grid(model, optimizer):
+    """Fig. 1's step sizes for `optimizer` on `model`: STEP_SIZE_GRID, or the model's own in STEP_SIZE_GRID_OF."""
+    check_choice("model", model, MODELS)
+    return STEP_SIZE_GRID_OF.get(model, STEP_SIZE_GRID)[check_choice("optimizer", optimizer, OPTIMIZERS)]
 
 
 def step_size_search(model, optimizer, rates, seeds, n_steps, batch_size, n_tokens=None, last=10):

@@ -12,18 +12,19 @@
 # ---
 
 # %% [markdown]
-# # Figure 1: Adam against SGD on real networks — a CNN and a Transformer
+# # Figure 1: Adam against SGD on real networks — a CNN, a Transformer and an LSTM
 #
 # **This page draws** Figure 1 of {cite:t}`ahn2024linear`, which the paper copies from {cite:t}`kunstner2023noise`:
 # the training loss of SGD and Adam, each with and without momentum, at the step size best for each, on a CNN and
 # on a Transformer language model. Here it is measured, with the book's own rules, on real data that the README's
-# commands install, at two batch sizes.
+# commands install, at two batch sizes; and, for the {doc}`premise table <../book/premise>`, SGD(m) against Adam on
+# an LSTM language model, the kind of network of Figure 16's left panel.
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`),
 # `optimizers` (of `sgd`, `sgd_momentum`, `adam`, `adam_no_momentum`), `epochs` (passes over the training set: one
-# number for both networks, or `{"lenet5": …, "transformer_small": …}`),
+# number for all networks, or `{"lenet5": …, "transformer_small": …, "lstm": …}`),
 # `search_seeds` (the seeds of the step-size search), `verdict_seeds` (the seeds the verdicts rest on),
-# `text_tokens` (the language model's training text), `batch_factor` (the larger batch size over the smallest).
+# `text_tokens` (the language models' training text), `batch_factor` (the larger batch size over the smallest).
 # `None` means "take it from the profile".
 #
 # ## The claim
@@ -36,10 +37,10 @@
 # %% tags=["parameters"]
 profile = "quick"  # "quick": SGD(m) and Adam, 1 pass, 10,000 words; "paper": four methods, 4 and 8 passes, 15,000
 optimizers = None  # None: the profile's premise_optimizers
-epochs = None  # None: the profile's premise_epochs (paper: LeNet-5 4, the Transformer 8)
+epochs = None  # None: the profile's premise_epochs (paper: LeNet-5 4, the Transformer and the LSTM 8)
 search_seeds = None  # None: the profile's premise_search_seeds (paper: Kunstner et al.'s 3)
 verdict_seeds = None  # None: the profile's premise_verdict_seeds (the search seeds and more, at the best rates)
-text_tokens = None  # None: the profile's premise_gap_tokens
+text_tokens = None  # None: the profile's premise_text_tokens
 batch_factor = 4  # the larger batch size: this times each network's smallest
 
 # %%
@@ -55,8 +56,10 @@ plots.use_book_style()
 config = profiles.resolve(profile, premise_optimizers=profiles.as_list("optimizers", optimizers),
                           premise_search_seeds=profiles.as_list("search_seeds", search_seeds),
                           premise_verdict_seeds=profiles.as_list("verdict_seeds", verdict_seeds),
-                          premise_gap_tokens=text_tokens)
-NETWORKS = {"lenet5": "CNN: LeNet-5 on MNIST digits", "transformer_small": "Transformer LM on English text"}
+                          premise_text_tokens=text_tokens)
+NETWORKS = {"lenet5": "CNN: LeNet-5 on MNIST digits", "transformer_small": "Transformer LM on English text",
+            "lstm": "LSTM LM on English text"}
+TWO_BATCHES = ("lenet5", "transformer_small")  # Fig. 1's networks; the LSTM at its smallest batch only
 epochs = config["premise_epochs"] if epochs is None else (
     epochs if isinstance(epochs, dict) else {net: epochs for net in NETWORKS})
 if set(epochs) != set(NETWORKS):
@@ -64,17 +67,20 @@ if set(epochs) != set(NETWORKS):
 epochs = {net: check_positive("epochs", epochs[net], integer=True) for net in NETWORKS}
 optimizers = config["premise_optimizers"]
 search_seeds, verdict_seeds = config["premise_search_seeds"], config["premise_verdict_seeds"]
-text_tokens = config["premise_gap_tokens"]
+text_tokens = config["premise_text_tokens"]
 batch_factor = check_positive("batch_factor", batch_factor, integer=True)
-PAIR = ("sgd_momentum", "adam")  # the verdicts' pair, and the methods of the larger batch size
+PAIR = ("sgd_momentum", "adam")  # the verdicts' pair, and the methods of the larger batch size and the LSTM
 for name in optimizers:
     check_choice("optimizers", name, realnets.OPTIMIZERS)
 if not set(PAIR) <= set(optimizers):
     raise ParameterError("optimizers", optimizers, "a list with sgd_momentum and adam (the verdicts' pair)")
-batch_sizes = {net: [realnets.SMALLEST_BATCH[net], batch_factor * realnets.SMALLEST_BATCH[net]] for net in NETWORKS}
+batch_sizes = {net: [realnets.SMALLEST_BATCH[net]] + ([batch_factor * realnets.SMALLEST_BATCH[net]]
+                                                      if net in TWO_BATCHES else []) for net in NETWORKS}
+methods = {(net, B): optimizers if net in TWO_BATCHES and B == batch_sizes[net][0] else PAIR
+           for net in NETWORKS for B in batch_sizes[net]}
 caption = (f"profile '{profile}': {len(optimizers)} methods, passes over the training set: LeNet-5 "
-           f"{epochs['lenet5']}, Transformer {epochs['transformer_small']}; step-size search on seeds {search_seeds}, "
-           f"verdicts on {len(verdict_seeds)} seeds, text of {text_tokens:,} words")
+           f"{epochs['lenet5']}, Transformer {epochs['transformer_small']}, LSTM {epochs['lstm']}; step-size search "
+           f"on seeds {search_seeds}, verdicts on {len(verdict_seeds)} seeds, text of {text_tokens:,} words")
 print(caption)
 
 # %% [markdown]
@@ -91,19 +97,23 @@ print(caption)
 # feed-forward {glue:text}`fig01_width` instead of 200, a vocabulary of the {glue:text}`fig01_vocabulary` most
 # frequent words (with `<unk>` for the rest, {glue:text}`fig01_unk_share` of the training words) instead of
 # Figure 6's 10,000. At the PTB shape one step costs about 0.28 s on one core, and this figure trains
-# {glue:text}`fig01_n_runs` runs; the small model's about 0.033 s. The vocabulary still has Zipf's
-# heavy-tailed word frequencies, which {cite:t}`kunstner2024heavy` find behind much of the gap.
+# {glue:text}`fig01_n_runs` runs; the small model's about 0.03 s. The vocabulary still has Zipf's
+# heavy-tailed word frequencies, which {cite:t}`kunstner2024heavy` find behind much of the gap. The LSTM language
+# model has the small Transformer's size and words (an embedding of width {glue:text}`fig01_width`, 2 LSTM layers of
+# that width, dropout 0.2, the same decoder); it is the LSTM of Figures 6 and 16's left panels too.
 #
 # **Protocol** (Kunstner et al.'s, scaled down). torch's SGD and Adam, each with momentum (0.9; Adam's β₁) and
 # without (β₁ = 0 for Adam), on minibatches drawn without replacement within each pass. Step sizes are powers of
-# 10, three a method (`realnets.STEP_SIZE_GRID`); each method's step size is the one whose **worst seed** has the
-# lowest final training loss, on the search seeds. The final loss is the mean minibatch loss of the last pass. Each
-# network is trained at its smallest batch size in Kunstner et al. (MNIST 256, PTB 16) with every method, and at
-# {glue:text}`fig01_batch_factor` times that with SGD(m) and Adam only (to save time), for the same number of passes
-# (so the larger batch takes fewer, less noisy steps): LeNet-5 {glue:text}`fig01_epochs_cnn` passes, the
-# Transformer {glue:text}`fig01_epochs_transformer`. The verdicts then train SGD(m) and Adam at their best step
-# sizes on {glue:text}`fig01_n` seeds (the search's runs reused). The figure shows the median over the search seeds
-# with a min–max band, the training loss of each pass on a log axis.
+# 10, three a method (`realnets.step_size_grid`; the LSTM's one power of 10 higher, because its best rates sat at
+# the top of the others' grids); each method's step size is the one whose **worst seed** has the lowest final
+# training loss, on the search seeds. The final loss is the mean minibatch loss of the last pass. The CNN and the
+# Transformer are trained at their smallest batch size in Kunstner et al. (MNIST 256, PTB 16) with every method, and
+# at {glue:text}`fig01_batch_factor` times that with SGD(m) and Adam only (to save time), for the same number of
+# passes (so the larger batch takes fewer, less noisy steps): LeNet-5 {glue:text}`fig01_epochs_cnn` passes, the
+# Transformer {glue:text}`fig01_epochs_transformer`. The LSTM, which is not in Kunstner et al.'s figure, is trained
+# with SGD(m) and Adam only, at batch 16, for {glue:text}`fig01_epochs_lstm` passes. The verdicts then train
+# SGD(m) and Adam at their best step sizes on {glue:text}`fig01_n` seeds (the search's runs reused). The figure shows
+# the median over the search seeds with a min–max band, the training loss of each pass on a log axis.
 
 # %%
 steps_per_epoch = {(net, B): realnets.steps_per_epoch(net, B, text_tokens) for net in NETWORKS
@@ -112,9 +122,9 @@ search = {}
 for net in NETWORKS:
     for B in batch_sizes[net]:
         spe = steps_per_epoch[net, B]
-        for opt in optimizers if B == batch_sizes[net][0] else PAIR:
-            search[net, B, opt] = realnets.step_size_search(net, opt, realnets.STEP_SIZE_GRID[opt], search_seeds,
-                                                            epochs[net] * spe, B, text_tokens, last=spe)
+        for opt in methods[net, B]:
+            search[net, B, opt] = realnets.step_size_search(net, opt, realnets.step_size_grid(net, opt),
+                                                            search_seeds, epochs[net] * spe, B, text_tokens, last=spe)
 # the verdicts' pair, SGD(m) and Adam, at their best rates on every verdict seed (the search seeds' runs reused)
 verdict_runs, finals = {}, {}
 for net in NETWORKS:
@@ -138,14 +148,16 @@ glue("fig01_n", len(verdict_seeds), display=False)
 glue("fig01_batch_factor", batch_factor, display=False)
 glue("fig01_epochs_cnn", epochs["lenet5"], display=False)
 glue("fig01_epochs_transformer", epochs["transformer_small"], display=False)
+glue("fig01_epochs_lstm", epochs["lstm"], display=False)
 
 # %% tags=["hide-input"]
 fig, axes = plots.grid_of_axes(len(NETWORKS), 2)
+axes[-1][-1].set_visible(False)  # the LSTM: one batch size
 colors = dict(zip(realnets.OPTIMIZERS, plots.plt.rcParams["axes.prop_cycle"].by_key()["color"]))
 for row, net in enumerate(NETWORKS):
     for col, B in enumerate(batch_sizes[net]):
         ax = axes[row][col]
-        for opt in [o for o in optimizers if (net, B, o) in search]:
+        for opt in methods[net, B]:
             found = search[net, B, opt]
             if found["best"] is None:
                 continue
@@ -169,8 +181,8 @@ plots.plt.close(fig)
 # :name: fig01
 #
 # Training loss of each pass (the mean of its minibatch losses; log axis) for each method at its best step size (in
-# the legend): the median over the search seeds, with a min–max band. Rows: the CNN and the Transformer; columns:
-# the smallest batch size and the larger one. Fidelity: {glue:md}`fig01_caption`.
+# the legend): the median over the search seeds, with a min–max band. Rows: the CNN, the Transformer and the LSTM;
+# columns: the smallest batch size and the larger one. Fidelity: {glue:md}`fig01_caption`.
 # ```
 
 # %% [markdown]
@@ -183,7 +195,7 @@ plots.plt.close(fig)
 table = []
 for (net, B, opt), found in search.items():
     best = found["best"]
-    grid = realnets.STEP_SIZE_GRID[opt]
+    grid = realnets.step_size_grid(net, opt)
     table.append({"network": NETWORKS[net].split(":")[0], "batch": B, "method": realnets.OPTIMIZER_LABELS[opt],
                   **{f"{rate:g}": f"{max(finals_):.3g}" for rate, finals_ in found["final"].items()},
                   "best": "diverged" if best is None else f"{best:g}" + (" (edge)" if best in (grid[0], grid[-1])
@@ -214,9 +226,11 @@ gap_table = [{"network": NETWORKS[net], "batch": B,
               "paired reading": verdicts.describe_comparison(comparisons[net, B])}
              for net, B in gaps]
 display(Markdown(scorecard.markdown_table(gap_table, columns=list(gap_table[0]))))
-cnn, transformer = "lenet5", "transformer_small"
+cnn, transformer, lstm = "lenet5", "transformer_small", "lstm"
+PREMISE_ROW = {transformer: "transformer", cnn: "cnn", lstm: "lstm"}  # the premise table's rows
+SHORT = {transformer: "Transformer", cnn: "CNN", lstm: "LSTM"}
 small = {net: batch_sizes[net][0] for net in NETWORKS}
-large = {net: batch_sizes[net][1] for net in NETWORKS}
+large = {net: batch_sizes[net][-1] for net in NETWORKS}
 
 
 def ours(net, B):
@@ -226,7 +240,7 @@ def ours(net, B):
 
 def gap_text(net, B):
     c = comparisons[net, B]
-    model = "Fig. 1's small Transformer" if net == transformer else "LeNet-5"
+    model = {transformer: "Fig. 1's small Transformer", cnn: "LeNet-5", lstm: "Fig. 1's LSTM"}[net]
     return f"gap {c['median']:.3g} [{c['low']:.3g}, {c['high']:.3g}], {model}, batch {B}"
 
 
@@ -239,6 +253,13 @@ for B in batch_sizes[transformer]:
     if B == small[transformer]:
         rows[-1]["premise"] = premise_entry("transformer", "gap", rows[-1]["verdict"] == verdicts.REPRODUCED,
                                             gap_text(transformer, B))
+lstm_gap = verdicts.adam_gap_verdict(gaps[lstm, small[lstm]])
+rows.append({"claim": f"Adam ≫ SGD on an LSTM (batch {small[lstm]})", "figure": "Fig. 1 (premise table)",
+             "setting": "LSTM LM, English text",
+             "paper": "not in the paper's Fig. 1: a third real network beside the premise's two",
+             "ours": ours(lstm, small[lstm]), "verdict": lstm_gap,
+             **verdicts.uncertainty_fields(comparisons[lstm, small[lstm]]),
+             "premise": premise_entry("lstm", "gap", lstm_gap == verdicts.REPRODUCED, gap_text(lstm, small[lstm]))})
 below_two = verdicts.paired_comparison(gaps[cnn, small[cnn]], threshold=2.0)  # the claim: the gap below 2
 rows.append({"claim": f"SGD trains a CNN about as well as Adam (batch {small[cnn]})", "figure": "Fig. 1",
              "setting": "LeNet-5, MNIST", "paper": "Kunstner et al.: SGD close to Adam",
@@ -266,7 +287,8 @@ rows.append({"claim": "the Transformer's gap grows with the batch size", "figure
                                                     gaps[transformer, small[transformer]]),
              **verdicts.uncertainty_fields(verdicts.paired_comparison(growth))})
 for key, (net, B) in {"transformer": (transformer, small[transformer]), "transformer_large": (transformer,
-                      large[transformer]), "cnn": (cnn, small[cnn]), "cnn_large": (cnn, large[cnn])}.items():
+                      large[transformer]), "cnn": (cnn, small[cnn]), "cnn_large": (cnn, large[cnn]),
+                      "lstm": (lstm, small[lstm])}.items():
     glue(f"fig01_gap_{key}", comparisons[net, B]["median"], display=False)
     glue(f"fig01_batch_{key}", B, display=False)
     glue(f"fig01_reading_{key}", Markdown(verdicts.describe_comparison(comparisons[net, B])), display=False)
@@ -300,26 +322,26 @@ rmed_table = [{"network": NETWORKS[net], "batch": small[net],
                "ratio SGD(m)/Adam per seed": ", ".join(f"{r:.3g}" for r in rmed_ratios[net]),
                "paired reading": verdicts.describe_comparison(rmed_tests[net])} for net in NETWORKS]
 display(Markdown(scorecard.markdown_table(rmed_table, columns=list(rmed_table[0]))))
-for net, key in ((transformer, "transformer"), (cnn, "cnn")):
+for net in NETWORKS:
     verdict = verdicts.condition_gap_verdict(rmed_ratios[net])
-    rows.append({"claim": f"R_med ratio SGD/Adam > 1 on a {'Transformer' if net == transformer else 'CNN'}",
+    rows.append({"claim": f"R_med ratio SGD/Adam > 1 on {'an' if net == lstm else 'a'} {SHORT[net]}",
                  "figure": "Fig. 1 (Fig. 4's claim)", "setting": NETWORKS[net].split(":")[-1].strip(),
                  "paper": "Fig. 4's claim, made for Transformers (not measured on real networks in the paper)",
                  "ours": f"R_med SGD(m) {np.nanmedian(rmed[net, 'sgd_momentum']):.3g}, Adam "
                          f"{np.nanmedian(rmed[net, 'adam']):.3g} at the runs' ends, Hutchinson with {probes} probes "
                          f"({profile} profile)",
                  "verdict": verdict, **verdicts.uncertainty_fields(rmed_tests[net]),
-                 "premise": premise_entry(key, "conditioning", verdict == verdicts.REPRODUCED,
+                 "premise": premise_entry(PREMISE_ROW[net], "conditioning", verdict == verdicts.REPRODUCED,
                                           f"ratio SGD(m)/Adam {rmed_tests[net]['median']:.3g} "
                                           f"[{rmed_tests[net]['low']:.3g}, {rmed_tests[net]['high']:.3g}]")})
 glue("fig01_probes", probes, display=False)
 glue("fig01_rmed", Markdown("; ".join(
-    f"on the {'Transformer' if net == transformer else 'CNN'}, SGD(m)'s R_med over Adam's is "
+    f"on the {SHORT[net]}, SGD(m)'s R_med over Adam's is "
     f"{rmed_tests[net]['median']:.3g} (median; {verdicts.describe_comparison(rmed_tests[net])})" for net in NETWORKS)),
     display=False)
 glue("fig01_n_parameters", Markdown(" and ".join(
     f"{sum(p.numel() for p in realnets.build(net, 0).parameters()):,} ({NETWORKS[net].split(':')[0]})"
-    for net in (cnn, transformer))), display=False)
+    for net in NETWORKS)), display=False)
 
 # %% [markdown]
 # The key numbers, rounded (nbval compares this output with the committed reference):
@@ -340,8 +362,9 @@ for net, ratios in rmed_ratios.items():
 # {glue:text}`fig01_n` seeds) at batch {glue:text}`fig01_batch_transformer` and
 # {glue:text}`fig01_gap_transformer_large:.3g` at batch {glue:text}`fig01_batch_transformer_large`; on the CNN it is
 # {glue:text}`fig01_gap_cnn:.3g` at batch {glue:text}`fig01_batch_cnn` and {glue:text}`fig01_gap_cnn_large:.3g` at
-# batch {glue:text}`fig01_batch_cnn_large`. The readings with their uncertainty: Transformer,
-# {glue:md}`fig01_reading_transformer`; CNN, {glue:md}`fig01_reading_cnn`.
+# batch {glue:text}`fig01_batch_cnn_large`; on the LSTM {glue:text}`fig01_gap_lstm:.3g` at batch
+# {glue:text}`fig01_batch_lstm`. The readings with their uncertainty: Transformer,
+# {glue:md}`fig01_reading_transformer`; CNN, {glue:md}`fig01_reading_cnn`; LSTM, {glue:md}`fig01_reading_lstm`.
 #
 # The verdicts: {glue:md}`fig01_verdicts`.
 #

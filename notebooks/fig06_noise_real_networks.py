@@ -17,7 +17,8 @@
 # **This page draws** Figure 6 of {cite:t}`ahn2024linear`, which the paper copies from
 # {cite:t}`kunstner2023noise`: the distribution of the minibatch gradient's error at initialization, for a CNN on
 # images and a Transformer language model on text, each with a q-q plot against a Gaussian. Here it is measured,
-# with the book's own diagnostics, on real data that the README's commands install.
+# with the book's own diagnostics, on real data that the README's commands install; and, for the
+# {doc}`premise table <../book/premise>`, on an LSTM language model too.
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`),
 # `n_samples` (random minibatches per network), `text_tokens` (the language model's training text), `seed` (the
@@ -30,7 +31,7 @@
 # Transformer. This page checks the premise itself.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 40 minibatches a network, 10,000 words of text; "paper": 200 and 30,000
+profile = "quick"  # "quick": 40 minibatches a network, 10,000 words of text; "paper": 200 and 15,000
 n_samples = None  # None: the profile's premise_noise_samples
 text_tokens = None  # None: the profile's premise_text_tokens
 seed = 0  # the initialization measured
@@ -47,9 +48,10 @@ from lintf_core.premise import premise_entry
 plots.use_book_style()
 config = profiles.resolve(profile, premise_noise_samples=n_samples, premise_text_tokens=text_tokens)
 n_samples, text_tokens = config["premise_noise_samples"], config["premise_text_tokens"]
-NETWORKS = {"lenet5": "CNN: LeNet-5 on MNIST digits", "transformer": "Transformer LM on English text"}
+NETWORKS = {"lenet5": "CNN: LeNet-5 on MNIST digits", "transformer": "Transformer LM on English text",
+            "lstm": "LSTM LM on English text"}
 caption = (f"profile '{profile}': {n_samples} random minibatches per network (LeNet-5: "
-           f"{realnets.SMALLEST_BATCH['lenet5']} images; Transformer: {realnets.SMALLEST_BATCH['transformer']} "
+           f"{realnets.SMALLEST_BATCH['lenet5']} images; the language models: {realnets.SMALLEST_BATCH['transformer']} "
            f"sequences of {realnets.SEQUENCE_LENGTH} words), text of {text_tokens:,} words, initialization of seed "
            f"{seed}")
 print(caption)
@@ -62,11 +64,13 @@ print(caption)
 # Debian's `fortunes` package (`make setup` installs it), in a fixed shuffled order, cut at word level with the
 # 10,000 most frequent words and `<unk>` for the rest — a word-level vocabulary keeps the heavy-tailed word
 # frequencies that {cite:t}`kunstner2024heavy` find behind much of the gap; its first {glue:text}`fig06_tokens`
-# words are the training set.
+# words are the training set, as on the other pages of this section.
 #
 # **Models** (`lintf_core/realnets.py`). LeNet-5 (tanh, average pooling) and the PyTorch tutorial's
 # `TransformerEncoder` language model in the shape of Kunstner et al.'s Penn Treebank model: 2 layers, width 200,
-# 2 heads, feed-forward 200, dropout 0.2, sequences of 35 words, the decoder over the 10,000 words.
+# 2 heads, feed-forward 200, dropout 0.2, sequences of 35 words, the decoder over the 10,000 words. The LSTM is
+# {doc}`Figure 1's <fig01_adam_vs_sgd_real_networks>` (width 64, 2 layers, dropout 0.2, the 2,000 most frequent
+# words), the network of the premise table's LSTM row.
 #
 # **Protocol** (Kunstner et al.'s, one change). At initialization, in training mode (dropout on), the full gradient
 # $g$ is the mean gradient over the whole training set; then $\lVert g_B - g\rVert$ is recorded for random
@@ -86,8 +90,8 @@ glue("fig06_tokens", f"{text_tokens:,}", display=False)
 glue("fig06_samples", f"{n_samples:,}", display=False)
 
 # %% tags=["hide-input"]
-fig, axes = plots.grid_of_axes(1, len(samples))
-for ax, name in zip(axes[0], samples):
+fig, axes = plots.grid_of_axes(2, 2)
+for ax, name in zip(axes.flat, samples):
     plots.noise_histogram(ax, samples[name], title=titles[name], bins=50)
 fig.suptitle(f"Figure 6 — {caption}", fontsize=9)
 glue("fig06_noise", fig, display=False)
@@ -156,13 +160,20 @@ rows = [
      "ours": ours("transformer, dropout off"), "verdict": verdicts.heavy_tail_verdict(tails["transformer, dropout off"]),
      **verdicts.interval_fields("excess kurtosis", tails["transformer, dropout off"]["excess_kurtosis"],
                                 *intervals["transformer, dropout off"], 1, n_samples, "minibatches", note)},
+    {"claim": "an LSTM's gradient noise is heavy-tailed", "figure": "Fig. 6 (premise table)",
+     "setting": "LSTM LM, English text",
+     "paper": "not in the paper's Fig. 6: a third real network beside the premise's two",
+     "ours": ours("lstm"), "verdict": verdicts.heavy_tail_verdict(tails["lstm"]),
+     **verdicts.interval_fields("excess kurtosis", tails["lstm"]["excess_kurtosis"], *intervals["lstm"], 1,
+                                n_samples, "minibatches", note)},
 ]
-for row, name, key in ((rows[0], "lenet5", "cnn"), (rows[1], "transformer", "transformer")):
+for row, name, key in ((rows[0], "lenet5", "cnn"), (rows[1], "transformer", "transformer"), (rows[4], "lstm", "lstm")):
     row["premise"] = premise_entry(key, "noise", verdicts.heavy_tailed(tails[name]),
                                    f"excess kurtosis {tails[name]['excess_kurtosis']:.3g}, Hill index "
                                    f"{tails[name]['hill_tail_index']:.3g}"
                                    + (", the PTB-shaped model" if key == "transformer" else ""))
-for name, key in (("lenet5", "cnn"), ("transformer", "transformer"), ("transformer, dropout off", "no_dropout")):
+for name, key in (("lenet5", "cnn"), ("transformer", "transformer"), ("transformer, dropout off", "no_dropout"),
+                  ("lstm", "lstm")):
     glue(f"fig06_kurtosis_{key}", tails[name]["excess_kurtosis"], display=False)
     glue(f"fig06_heavy_{key}", Markdown("heavy-tailed" if verdicts.heavy_tailed(tails[name]) else "not heavy-tailed"),
          display=False)
@@ -194,7 +205,8 @@ for name in samples:
 # By Figure 3's rule the CNN's noise is **{glue:md}`fig06_heavy_cnn`** (excess kurtosis
 # {glue:text}`fig06_kurtosis_cnn:.3g`), the Transformer's **{glue:md}`fig06_heavy_transformer`**
 # ({glue:text}`fig06_kurtosis_transformer:.3g`), and with dropout off **{glue:md}`fig06_heavy_no_dropout`**
-# ({glue:text}`fig06_kurtosis_no_dropout:.3g`). {glue:md}`fig06_measures`
+# ({glue:text}`fig06_kurtosis_no_dropout:.3g`); the LSTM's **{glue:md}`fig06_heavy_lstm`**
+# ({glue:text}`fig06_kurtosis_lstm:.3g`). {glue:md}`fig06_measures`
 #
 # **Honest scale.** These are small models on small data: 5,000 digits instead of MNIST's 60,000, and a text of
 # {glue:text}`fig06_tokens` words instead of the Penn Treebank's 930,000, measured at one initialization with

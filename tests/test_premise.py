@@ -29,10 +29,14 @@ def test_where_the_real_networks_agree_there_is_no_contrast_to_resemble():
     assert premise.resemblance(found, "setting2", "noise") == "like neither"
 
 
-def test_smoothness_is_read_against_the_lstm_alone():
-    found = premise.entries(_rows(lstm__smoothness=True, setting1__smoothness=True, setting2__smoothness=False))
-    assert premise.resemblance(found, "setting1", "smoothness") == "like the LSTM"
-    assert premise.resemblance(found, "setting2", "smoothness") == "unlike the LSTM"
+def test_the_lstm_is_a_row_to_compare_not_a_reference():
+    """Every feature, smoothness included, is read against the Transformer and the CNN; the LSTM's entry alone
+    decides nothing."""
+    found = premise.entries(_rows(lstm__smoothness=True, setting1__smoothness=True))
+    assert premise.resemblance(found, "setting1", "smoothness") == "not measured"
+    found = premise.entries(_rows(lstm__smoothness=False, transformer__smoothness=True, cnn__smoothness=False,
+                                  setting1__smoothness=True))
+    assert premise.resemblance(found, "setting1", "smoothness") == "like the Transformer"
 
 
 def test_a_missing_reference_is_not_measured():

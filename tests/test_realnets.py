@@ -215,3 +215,12 @@ def test_hutchinsons_diagonal_converges_to_the_exact_hessian_diagonal():
     assert estimate.shape == exact.shape
     assert ((estimate - exact).abs() <= 5 * standard_error + 1e-12).all()
     assert torch.equal(estimate, realnets.hessian_diagonal(net, inputs, targets, n_probes=n_probes))  # seeded
+
+
+def test_each_model_has_three_powers_of_ten_for_each_method():
+    for model in realnets.MODELS:
+        for optimizer in realnets.OPTIMIZERS:
+            grid = np.array(realnets.step_size_grid(model, optimizer))
+            assert len(grid) == 3 and np.allclose(grid[1:] / grid[:-1], 10.0)
+    assert realnets.step_size_grid("lstm", "adam") == (1e-2, 1e-1, 1.0)
+    assert realnets.step_size_grid("lenet5", "adam") == realnets.STEP_SIZE_GRID["adam"]
