@@ -35,6 +35,9 @@ PROFILES = {
     #   on (the search's and more, at the best rates) and its optimizers (at the larger batch size and on the LSTM
     #   only SGD(m) and Adam), and the Rademacher probes of its Hutchinson estimate of the Hessian's diagonal (R_med
     #   at the end of each run).
+    # poster_task_*: the poster's own tasks (postertasks.py): seeds, Pathfinder's training and test images, steps per
+    #   task (the text stand-in's test accuracy tops out within ~250 steps, Pathfinder's softmax model needs ~1,000),
+    #   Figure 3's second-stage steps and its plane's points per axis.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=1000, noise_samples=2000, noise_true_batch=100000, hessian_every=250,
@@ -46,7 +49,9 @@ PROFILES = {
                   premise_noise_samples=40, premise_smoothness_steps=40, premise_search_seeds=[0, 1],
                   premise_epochs={"lenet5": 1, "transformer_small": 1, "lstm": 1},
                   premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"],
-                  premise_hutchinson_probes=5),
+                  premise_hutchinson_probes=5, poster_task_seeds=[0, 1], poster_task_images=[200, 100],
+                  poster_task_steps={"pathfinder": 60, "text": 60}, poster_task_stage2_steps=10,
+                  poster_task_grid=5),
     "paper": dict(seeds=[0, 1, 2, 3, 4, 5], n_iters=10000, batch_size=1000, eval_every=50, eval_batch_size=1000,
                   reference_iters=3000, noise_samples=10000, noise_true_batch=100000, hessian_every=250,
                   smoothness_iters=2000, ablation_hessian_every=500, gamma_shapes=[0.1, 0.2, 0.5, 1.0, 2.5],
@@ -61,7 +66,9 @@ PROFILES = {
                   premise_epochs={"lenet5": 4, "transformer_small": 8, "lstm": 8},
                   premise_verdict_seeds=[0, 1, 2, 3, 4, 5],
                   premise_optimizers=["sgd", "sgd_momentum", "adam", "adam_no_momentum"],
-                  premise_hutchinson_probes=20),
+                  premise_hutchinson_probes=20, poster_task_seeds=[0, 1, 2], poster_task_images=[3000, 600],
+                  poster_task_steps={"pathfinder": 1500, "text": 500}, poster_task_stage2_steps=150,
+                  poster_task_grid=15),
 }
 
 

@@ -16,8 +16,8 @@
 #
 # **This page tests** the two theorems of the poster "Unraveling the Gradient Descent Dynamics of Transformers"
 # {cite:p}`song2024unraveling` on synthetic data: a one-layer multi-head attention model with a softmax or a Gaussian
-# kernel, trained by full-batch gradient descent. The poster's own experiments (IMDb, Pathfinder) need data sets that
-# cannot be downloaded here; this chapter reproduces the *claims* on a synthetic regression and says so.
+# kernel, trained by full-batch gradient descent. The poster's own experiments (IMDb, Pathfinder) are redrawn on
+# {doc}`their own page <poster_tasks_convergence>`; this page tests the *theorems* on a synthetic regression.
 #
 # **Parameters** (next cell; override with papermill `-p name value`): `profile` (`"quick"` or `"paper"`), `seeds`,
 # `n_iters`, the data's `N`, `n`, `D`, the head width `d`, `heads` (part a), `query_only_heads` and `init_scales`
@@ -260,7 +260,8 @@ for scale in init_scales:
 # ## How it compares with the poster
 #
 # The poster proves both theorems and illustrates them with IMDb and Pathfinder training curves (a 2-layer model,
-# $D=64$, $d=128$, $H=2$) that we cannot download here. On synthetic data with our step-size rule, Theorem 1's
+# $D=64$, $d=128$, $H=2$), which {doc}`the next pages <poster_tasks_convergence>` redraw on Pathfinder and on a
+# text task. On synthetic data with our step-size rule, Theorem 1's
 # sufficient condition is borne out; Theorem 2's contrast is judged by the rule above, and the figure shows every
 # seed so a reader can see where it does and does not hold.
 

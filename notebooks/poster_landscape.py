@@ -168,8 +168,10 @@ for seed in seeds:
 # ## How it compares with the poster
 #
 # The poster shows contour plots on IMDb and Pathfinder (a 2-layer model after 20,000 softmax steps) without a
-# number; ours is a one-layer model on synthetic data, so it tests the claim's mechanism, not its data sets. The
-# landscape of the paper's in-context regression model with a Gaussian kernel is on the Figure 7 page's runs.
+# number; ours is a one-layer model on synthetic data, so it tests the claim's mechanism, not its data sets;
+# {doc}`the Pathfinder version <poster_tasks_landscape>` draws it for the poster's 2-layer classifier on a task of
+# its own kind. The landscape of the paper's in-context regression model with a Gaussian kernel is on the Figure 7
+# page's runs.
 
 # %%
 scorecard.show(rows)
