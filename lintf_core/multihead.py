@@ -175,20 +175,26 @@ def loss_surface(params, data, kernel, query_direction, key_direction, coordinat
     return objective(grid, data, kernel).reshape(len(coordinates), len(coordinates))
 
 
+FLAT = 1e-5  # relative to the surface's largest magnitude: differences below it are float noise, not ruggedness
+
+
 def landscape_roughness(surface):
     """How rugged a loss surface (m, m) is, two ways, both independent of the loss's scale and of how deep its minimum
     is: the number of strict local minima of the grid (interior points below all 8 neighbours), and the fraction of
     interior points where the surface is not locally convex (its finite-difference 2x2 Hessian has a negative
-    eigenvalue)."""
+    eigenvalue). Differences and curvatures within FLAT of the largest |value| count as zero, so that a flat surface
+    (a model at chance, say), whose float32 noise would otherwise read as ruggedness, reads as flat."""
     s = torch.as_tensor(surface, dtype=torch.float64)
+    noise = FLAT * s.abs().max()
     centre = s[1:-1, 1:-1]
     below_all = torch.ones_like(centre, dtype=torch.bool)
     for di in (-1, 0, 1):
         for dj in (-1, 0, 1):
             if di or dj:
-                below_all &= centre < s[1 + di:s.shape[0] - 1 + di, 1 + dj:s.shape[1] - 1 + dj]
+                below_all &= centre < s[1 + di:s.shape[0] - 1 + di, 1 + dj:s.shape[1] - 1 + dj] - noise
     f_aa = s[2:, 1:-1] - 2 * centre + s[:-2, 1:-1]
     f_bb = s[1:-1, 2:] - 2 * centre + s[1:-1, :-2]
     f_ab = (s[2:, 2:] - s[2:, :-2] - s[:-2, 2:] + s[:-2, :-2]) / 4
-    nonconvex = (f_aa * f_bb - f_ab**2 < 0) | (f_aa + f_bb < 0)
+    smallest_eigenvalue = (f_aa + f_bb) / 2 - torch.sqrt(((f_aa - f_bb) / 2) ** 2 + f_ab**2)
+    nonconvex = smallest_eigenvalue < -noise
     return {"local_minima": int(below_all.sum()), "nonconvex_fraction": float(nonconvex.double().mean())}

@@ -75,42 +75,33 @@ def _stamps(paddle_length, thickness, margin, marker_radius, antialias):
     a = antialias
     reach = margin + 1
     half_width = max(thickness * a / 2, 0.5)
-    span = int(math.ceil(paddle_length * a + half_width)) + 1
+    span = int(math.ceil(max(paddle_length * a + half_width, marker_radius * a))) + 1
     fy, fx = np.mgrid[-span:span + 1, -span:span + 1]  # fine pixels around the start (fine pixel centres at +0.5)
+
+    def shape(on, py, px):
+        """Image pixels (relative to the start's) of the fine pixels `on` (a mask over fy, fx) for a start of phase
+        (py, px), their coverage, and the pixels within margin + 1 of them."""
+        cells = {}
+        for y, x in zip(fy[on] + py, fx[on] + px):
+            key = (int(y) // a, int(x) // a)
+            cells[key] = cells.get(key, 0) + 1.0 / (a * a)
+        near = {(y + dy, x + dx) for (y, x) in cells for dy in range(-reach, reach + 1)
+                for dx in range(-reach, reach + 1)}
+        return tuple(cells), tuple(cells.values()), frozenset(near)
+
     paddles = {}
+    length = paddle_length * a
     for d in range(DIRECTIONS):
         theta = 2 * math.pi * d / DIRECTIONS
         uy, ux = math.sin(theta), math.cos(theta)
-        length = paddle_length * a
+        # distance from each fine pixel's centre to the segment from the start pixel's centre along u
+        along = np.clip(fy * uy + fx * ux, 0, length)
+        on = np.hypot(fy - along * uy, fx - along * ux) <= half_width
         for py in range(a):
             for px in range(a):
-                # distance from each fine pixel's centre to the segment from the start pixel's centre along u
-                ry, rx = fy, fx
-                along = np.clip(ry * uy + rx * ux, 0, length)
-                dist = np.hypot(ry - along * uy, rx - along * ux)
-                on_y, on_x = np.nonzero(dist <= half_width)
-                cells = {}
-                for y, x in zip(fy[on_y, on_x] + py, fx[on_y, on_x] + px):
-                    key = (int(y) // a, int(x) // a)
-                    cells[key] = cells.get(key, 0) + 1.0 / (a * a)
-                near = {(y + dy, x + dx) for (y, x) in cells for dy in range(-reach, reach + 1)
-                        for dx in range(-reach, reach + 1)}
-                paddles[d, py, px] = (tuple(cells), tuple(cells.values()), frozenset(near),
-                                      (length * uy, length * ux))
-    r = marker_radius * a
-    span = int(math.ceil(r)) + 1
-    fy, fx = np.mgrid[-span:span + 1, -span:span + 1]
-    markers = {}
-    for py in range(a):
-        for px in range(a):
-            on_y, on_x = np.nonzero(np.hypot(fy, fx) <= r)
-            cells = {}
-            for y, x in zip(fy[on_y, on_x] + py, fx[on_y, on_x] + px):
-                key = (int(y) // a, int(x) // a)
-                cells[key] = cells.get(key, 0) + 1.0 / (a * a)
-            near = {(y + dy, x + dx) for (y, x) in cells for dy in range(-reach, reach + 1)
-                    for dx in range(-reach, reach + 1)}
-            markers[py, px] = (tuple(cells), tuple(cells.values()), frozenset(near))
+                paddles[d, py, px] = (*shape(on, py, px), (length * uy, length * ux))
+    disc = np.hypot(fy, fx) <= marker_radius * a
+    markers = {(py, px): shape(disc, py, px) for py in range(a) for px in range(a)}
     return paddles, markers
 
 

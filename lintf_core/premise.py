@@ -9,6 +9,8 @@ from collections import Counter
 from html import escape
 
 REAL = {"transformer": "Transformer LM", "cnn": "CNN (LeNet-5)", "lstm": "LSTM LM"}
+ROW_OF_NETWORK = {"lenet5": "cnn", "transformer": "transformer", "transformer_small": "transformer", "lstm": "lstm"}
+#                  realnets' networks -> the table's real rows (the PTB-shaped and the small Transformer share one)
 MINIATURE = {"setting1": "Setting 1", "setting2": "Setting 2", "setting3": "Setting 3"}
 ROWS = {**REAL, **MINIATURE}
 # each feature as the book's rule reads it; what a setting resembles is read against the Transformer and the CNN, the

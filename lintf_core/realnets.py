@@ -280,7 +280,7 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
         net.train()
         opt = make_optimizer(optimizer, net.parameters(), lr)
         order = torch.Generator().manual_seed(seed)
-        batches = _minibatches(len(inputs), batch_size, order)
+        batches = minibatches(len(inputs), batch_size, order)
         losses = np.full(n_steps, np.nan)
         readings = {"smoothness_steps": [], "grad_norm": [], "smoothness": []}
         for t in range(n_steps):
@@ -308,7 +308,7 @@ def train(model, optimizer, lr, seed, n_steps, batch_size, n_tokens=None, dropou
     return {k: v.numpy() for k, v in cache.cached(config, compute, use_cache).items()}
 
 
-def _minibatches(n_examples, batch_size, generator):
+def minibatches(n_examples, batch_size, generator):
     """Rows of each minibatch: a fresh shuffle per pass, consecutive slices of it (a last short slice dropped)."""
     while True:
         order = torch.randperm(n_examples, generator=generator)
@@ -343,7 +343,7 @@ def robust_condition_number(model, parameters, batch_size, n_probes, n_tokens=No
     net = build(model, seed)
     _load(net, parameters)
     net.eval()
-    rows = next(_minibatches(len(inputs), batch_size, torch.Generator().manual_seed(seed)))
+    rows = next(minibatches(len(inputs), batch_size, torch.Generator().manual_seed(seed)))
     diagonal = hessian_diagonal(net, inputs[rows], targets[rows], n_probes, seed).abs()
     return (diagonal.max() / diagonal.median()).item()
 

@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from lintf_core import plots, profiles, realnets, scorecard, verdicts
-from lintf_core.premise import premise_entry
+from lintf_core.premise import ROW_OF_NETWORK, premise_entry
 from lintf_core.errors import ParameterError, check_choice, check_positive
 
 plots.use_book_style()
@@ -227,7 +227,6 @@ gap_table = [{"network": NETWORKS[net], "batch": B,
              for net, B in gaps]
 display(Markdown(scorecard.markdown_table(gap_table, columns=list(gap_table[0]))))
 cnn, transformer, lstm = "lenet5", "transformer_small", "lstm"
-PREMISE_ROW = {transformer: "transformer", cnn: "cnn", lstm: "lstm"}  # the premise table's rows
 SHORT = {transformer: "Transformer", cnn: "CNN", lstm: "LSTM"}
 small = {net: batch_sizes[net][0] for net in NETWORKS}
 large = {net: batch_sizes[net][-1] for net in NETWORKS}
@@ -331,7 +330,7 @@ for net in NETWORKS:
                          f"{np.nanmedian(rmed[net, 'adam']):.3g} at the runs' ends, Hutchinson with {probes} probes "
                          f"({profile} profile)",
                  "verdict": verdict, **verdicts.uncertainty_fields(rmed_tests[net]),
-                 "premise": premise_entry(PREMISE_ROW[net], "conditioning", verdict == verdicts.REPRODUCED,
+                 "premise": premise_entry(ROW_OF_NETWORK[net], "conditioning", verdict == verdicts.REPRODUCED,
                                           f"ratio SGD(m)/Adam {rmed_tests[net]['median']:.3g} "
                                           f"[{rmed_tests[net]['low']:.3g}, {rmed_tests[net]['high']:.3g}]")})
 glue("fig01_probes", probes, display=False)

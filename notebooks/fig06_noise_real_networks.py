@@ -43,7 +43,7 @@ from scipy import stats
 
 from lintf_core import plots, profiles, realnets, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import tail_statistics
-from lintf_core.premise import premise_entry
+from lintf_core.premise import ROW_OF_NETWORK, premise_entry
 
 plots.use_book_style()
 config = profiles.resolve(profile, premise_noise_samples=n_samples, premise_text_tokens=text_tokens)
@@ -167,7 +167,8 @@ rows = [
      **verdicts.interval_fields("excess kurtosis", tails["lstm"]["excess_kurtosis"], *intervals["lstm"], 1,
                                 n_samples, "minibatches", note)},
 ]
-for row, name, key in ((rows[0], "lenet5", "cnn"), (rows[1], "transformer", "transformer"), (rows[4], "lstm", "lstm")):
+for row, name in ((rows[0], "lenet5"), (rows[1], "transformer"), (rows[4], "lstm")):
+    key = ROW_OF_NETWORK[name]
     row["premise"] = premise_entry(key, "noise", verdicts.heavy_tailed(tails[name]),
                                    f"excess kurtosis {tails[name]['excess_kurtosis']:.3g}, Hill index "
                                    f"{tails[name]['hill_tail_index']:.3g}"

@@ -55,7 +55,7 @@ from scipy import stats
 
 from lintf_core import plots, profiles, realnets, scorecard, uncertainty, verdicts
 from lintf_core.diagnostics import smoothness_along, smoothness_envelope
-from lintf_core.premise import premise_entry
+from lintf_core.premise import ROW_OF_NETWORK, premise_entry
 from lintf_core.settings import get_setting
 from lintf_core.train import OPTIMIZER_LABELS, train_profile
 
@@ -187,7 +187,6 @@ display(Markdown(scorecard.markdown_table(table, columns=list(table[0]))))
 real_steps = config["premise_smoothness_steps"]
 REAL = {"lstm": "LSTM LM, English text", "transformer_small": "Transformer LM, English text",
         "lenet5": "CNN: LeNet-5, MNIST"}
-PREMISE_ROW = {"lstm": "lstm", "transformer_small": "transformer", "lenet5": "cnn"}
 real_runs, real_fits = {}, {}
 for net in REAL:
     real_runs[net] = realnets.train(net, "adam", real_lr, seed=seed, n_steps=real_steps,
@@ -199,7 +198,7 @@ for net in REAL:
     rho_interval = uncertainty.pairs_interval(g_real, s_real, lambda x, y: stats.spearmanr(x, y).statistic)
     verdict = verdicts.correlation_verdict(real_fits[net]["spearman"])
     fit = real_fits[net]
-    key = PREMISE_ROW[net]
+    key = ROW_OF_NETWORK[net]
     glue(f"fig16_{key}_rho", float(fit["spearman"]), display=False)
     glue(f"fig16_{key}_L1", fit["L1"], display=False)
     glue(f"fig16_{key}_verdict", Markdown(verdict), display=False)

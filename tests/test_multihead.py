@@ -121,6 +121,9 @@ def test_roughness_counts_minima_and_nonconvex_points():
     rough = multihead.landscape_roughness(egg_crate)
     assert rough["local_minima"] > 10
     assert 0.3 < rough["nonconvex_fraction"] < 1
+    # a flat surface with float32-sized noise (a model at chance: ln 2 everywhere) has no ruggedness to count
+    flat = math.log(2) + 1e-7 * torch.randn(21, 21, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert multihead.landscape_roughness(flat) == {"local_minima": 0, "nonconvex_fraction": 0.0}
 
 
 def test_fitted_rate_recovers_a_geometric_decay():

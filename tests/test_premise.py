@@ -63,3 +63,9 @@ def test_a_bad_entry_is_refused():
         premise_entry("resnet", "gap", True, "")
     with pytest.raises(ValueError):
         premise_entry("setting1", "sharpness", True, "")
+
+
+def test_every_real_network_has_its_row():
+    from lintf_core import realnets
+    assert set(premise.ROW_OF_NETWORK) == set(realnets.MODELS)
+    assert set(premise.ROW_OF_NETWORK.values()) == set(premise.REAL)
