@@ -155,26 +155,23 @@ TEST_SEED_OFFSET = 1_000_000  # Pathfinder's test images: seeds far from any tra
 def pathfinder_set(seed, n_images, contour_length, size):
     """Pathfinder images as token ids (n_images, size * size): each pixel's intensity in 0..255, row by row (LRA's
     pixel sequence), and labels (n_images,), half of each. Cached."""
-    config = dict(kind="postertasks.pathfinder", source=SOURCE, seed=int(seed), n_images=int(n_images),
-                  contour_length=int(contour_length), size=int(size))
-
-    found = _pathfinder_draws(config)
+    found = _pathfinder_draws(seed, n_images, contour_length, size)
     return found["ids"], found["labels"]
 
 
 def pathfinder_markers(seed, n_images, contour_length, size):
     """The marker centres (n_images, 2, 2) of pathfinder_set's images, in pixels (row, column). Cached with them."""
-    return _pathfinder_draws(dict(kind="postertasks.pathfinder", source=SOURCE, seed=int(seed),
-                                  n_images=int(n_images), contour_length=int(contour_length),
-                                  size=int(size)))["markers"].numpy()
+    return _pathfinder_draws(seed, n_images, contour_length, size)["markers"].numpy()
 
 
-def _pathfinder_draws(config):
+def _pathfinder_draws(seed, n_images, contour_length, size):
+    config = dict(kind="postertasks.pathfinder", source=SOURCE, seed=int(seed), n_images=int(n_images),
+                  contour_length=int(contour_length), size=int(size))
+
     def compute():
         pixels, labels, markers = [], [], []
-        for i in range(config["n_images"]):
-            image, label, marker = pathfinder.image(config["seed"], i, contour_length=config["contour_length"],
-                                                    size=config["size"])
+        for i in range(n_images):
+            image, label, marker = pathfinder.image(seed, i, contour_length=contour_length, size=size)
             pixels.append(np.round(image * 255).astype(np.int64).reshape(-1))
             labels.append(label)
             markers.append(marker)

@@ -115,7 +115,7 @@ plots.plt.close(fig)
 # ```
 
 # %%
-TASKS = ("pathfinder", "text")
+TASKS = postertasks.TASKS
 runs = {}
 for kernel in postertasks.KERNELS:
     for seed in seeds:
