@@ -352,7 +352,10 @@ for (net, B, opt), found in search.items():
 for (net, B), ratios in gaps.items():
     print(f"{net} batch {B}: gap SGD(m)/Adam per seed " + ", ".join(f"{g:.2g}" for g in ratios))
 for net, ratios in rmed_ratios.items():
-    print(f"{net}: R_med ratio SGD(m)/Adam per seed " + ", ".join(f"{r:.2g}" for r in ratios))
+    if net == "lstm":  # its R_med at the runs' ends moves by orders of magnitude with a CPU's last bits: its side of 1
+        print(f"{net}: R_med ratio SGD(m)/Adam below 1 on {sum(r < 1 for r in ratios)}/{len(ratios)} seeds")
+    else:
+        print(f"{net}: R_med ratio SGD(m)/Adam per seed " + ", ".join(f"{r:.2g}" for r in ratios))
 
 # %% [markdown]
 # ## What we see
