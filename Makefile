@@ -44,7 +44,7 @@ export NUMBA_NUM_THREADS ?= 1
 # would otherwise see one core)
 JOBS ?= $(shell env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc 2>/dev/null || echo 2)
 
-.PHONY: setup browser text site-test book paper quick test unit nbval references bench lab clean
+.PHONY: setup browser text site-test book paper quick test unit nbval references bench lab clean scheduler worker
 
 setup: $(STAMP) browser text
 
@@ -75,10 +75,23 @@ $(STAMP): requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name lintf --display-name lintf
 	touch $(STAMP)
 
-# numba's kernels compiled first, one family per process on every core (lintf_core/warmup.py); then the notebooks
+# numba's kernels compiled first, one family per process on every core (lintf_core/warmup.py); then the notebooks, as
+# tasks of a local Dask cluster (one single-threaded worker per core), or of a running one: make book
+# SCHEDULER=tcp://host:8786 (README, "On a cluster"; $LINTF_SCHEDULER alike)
+SCHEDULER ?=
 book: $(STAMP) text
 	$(PY) -m lintf_core compile
-	$(PY) -m lintf_core book --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m lintf_core book --profile $(PROFILE) $(if $(SCHEDULER),--scheduler $(SCHEDULER),--jobs $(JOBS))
+
+# On a cluster (README, "On a cluster"): a scheduler on one machine, workers on each, in a checkout with its .venv;
+# the workers compute with the build's environment (the code path and one thread each, exported above).
+scheduler: $(STAMP)
+	$(VENV)/bin/dask scheduler --port 8786
+
+worker: $(STAMP) text
+	@test -n "$(SCHEDULER)" || { echo "make worker: name the scheduler: make worker SCHEDULER=tcp://host:8786"; exit 2; }
+	$(PY) -m lintf_core compile
+	$(VENV)/bin/dask worker $(SCHEDULER) --nworkers $(JOBS) --nthreads 1 --memory-limit 0
 
 paper:
 	$(MAKE) book PROFILE=paper
@@ -110,7 +123,7 @@ site-test: browser
 # quick profile. Run after editing a notebook's .py; commit both.
 references: $(STAMP)
 	$(PY) -m lintf_core compile
-	$(PY) -m lintf_core book --references --jobs $(JOBS)
+	$(PY) -m lintf_core book --references $(if $(SCHEDULER),--scheduler $(SCHEDULER),--jobs $(JOBS))
 
 bench: $(STAMP)
 	env $(addprefix -u ,$(CODE_PATH_NAMES) OMP_NUM_THREADS MKL_NUM_THREADS NUMBA_NUM_THREADS) $(PY) -m lintf_core bench

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import ParameterError
+from .errors import CacheWriteError, ParameterError
 
 
 CLI_NAMES = {"setting": "--setting", "optimizer": "--optimizer", "seeds": "--seeds", "n_iters": "--iters",
@@ -85,8 +85,9 @@ def cmd_book(args):
         if args.only or args.from_references:
             raise SystemExit("references: re-executes every notebook (in its quick profile); "
                              "give it no --only and no --from-references")
-        return make_references(jobs=args.jobs)
-    build(profile=args.profile, only=args.only or (), from_references=args.from_references, jobs=args.jobs)
+        return make_references(jobs=args.jobs, scheduler=args.scheduler)
+    build(profile=args.profile, only=args.only or (), from_references=args.from_references, jobs=args.jobs,
+          scheduler=args.scheduler)
 
 
 def cmd_bench(args):
@@ -134,7 +135,10 @@ def main(argv=None):
     p.add_argument("--references", action="store_true",
                    help="re-execute every notebook in place as nbval's reference (notebooks/*.ipynb; make references)")
     p.add_argument("--jobs", type=int, default=None,
-                   help="notebooks executed side by side, one thread each (default: one per core)")
+                   help="the local Dask cluster's workers, one notebook and one thread each (default: one per core)")
+    p.add_argument("--scheduler", default=None,
+                   help="a running Dask scheduler (tcp://host:8786) instead of a local cluster; default "
+                        "$LINTF_SCHEDULER, else a local cluster")
     p.set_defaults(func=cmd_book)
 
     p = sub.add_parser("compile", help="compile numba's kernels into its cache, one family per process (make does)")
@@ -151,6 +155,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.func(args)
+    except CacheWriteError as error:  # a folder that cannot be written: one line naming it
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     except ParameterError as error:
         message = str(error)
         if args.command == "train" and error.name in CLI_NAMES:  # name the flag the user typed

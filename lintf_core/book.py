@@ -7,7 +7,6 @@ from the settings registry) and book/scorecard.md (the rows every executed noteb
 
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
@@ -15,12 +14,13 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from .errors import ParameterError, check_choice, check_positive
-from . import premise
+from .errors import CacheWriteError, ParameterError, check_choice, check_positive
+from . import cache, cluster, premise
 from .profiles import PROFILES
 from .scorecard import COLUMNS, MIME, ROBUST_SYMBOLS, SYMBOLS, at_a_glance, markdown_table, rows_of_notebook
 from .settings import SETTINGS
@@ -264,84 +264,266 @@ def _write_json(path, value):
     tmp.replace(path)
 
 
-# Seconds between the starts of two notebooks' processes. Each one's kernel manager picks free TCP ports and its kernel
-# binds them a second or two later; two picking at once can draw the same port ("ZMQError: Address already in use";
-# on its shell or iopub port the kernel would not start).
+# Seconds between the starts of two notebooks' processes on one machine. Each one's kernel manager picks free TCP ports
+# and its kernel binds them a second or two later; two picking at once can draw the same port ("ZMQError: Address
+# already in use"; on its shell or iopub port the kernel would not start). A file lock in the machine's temporary
+# folder spaces them, whichever worker or build starts them.
 KERNEL_START_GAP = 5.0
+KERNEL_START_STAMP = Path(tempfile.gettempdir()) / "lintf-kernel-start"
 
 
-def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs):
-    """Execute the notebooks, `jobs` at a time, each in its own process on one thread (longest first), printing
-    each start and end with the elapsed time and what is left. A failure stops the others and the build."""
+def _die_with_parent():
+    """In the notebook's process, before it runs: SIGKILL it when its worker dies (Linux's PR_SET_PDEATHSIG), so that
+    a worker or a build killed with kill -9 leaves no notebook computing on (its kernel follows: ipykernel exits
+    when its parent goes)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (AttributeError, OSError):  # not Linux: the worker's own cleanup only
+        pass
+
+
+def _start_spaced(command, env, stderr):
+    from filelock import FileLock
+
+    with FileLock(f"{KERNEL_START_STAMP}.lock"):
+        try:
+            last = KERNEL_START_STAMP.stat().st_mtime
+        except FileNotFoundError:
+            last = 0.0
+        time.sleep(min(KERNEL_START_GAP, max(0.0, last + KERNEL_START_GAP - time.time())))
+        child = subprocess.Popen(command, env=env, stderr=stderr, preexec_fn=_die_with_parent)
+        KERNEL_START_STAMP.touch()
+    return child
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook's cell failed: the message is its report (the cell, the error), printed by the build."""
+
+
+EVENTS = "lintf-notebooks"  # the Dask topic a notebook's task reports its start on
+
+
+def notebook_task(build_id, stem, text, parameters, share_slots):
+    """One notebook, as a Dask task on a worker: written to a temporary folder, executed in its own process on one
+    thread (python -m lintf_core.book), and returned as (seconds, the executed notebook's text); nothing is written
+    where the build keeps its notebooks (the client writes them). Stopped when the build's stop Event is set.
+    share_slots (a scheduler was given, and the notebook's sweeps may run as tasks on it): the task leaves its worker
+    slot to them while it waits, and a Semaphore keeps the notebooks running at once to the cluster's threads."""
+    from contextlib import nullcontext
+
+    from distributed import Event, Semaphore, get_worker, secede
+
+    stop = Event(f"lintf-stop-{build_id}")
+    if stop.is_set():  # the build is stopping: a notebook not started yet stays so
+        return None
+    slots = nullcontext()
+    if share_slots:
+        secede()
+        slots = Semaphore(max_leases=share_slots, name=f"lintf-notebooks-{build_id}")
+    with slots, tempfile.TemporaryDirectory(prefix=f"lintf-{stem}-") as tmp:
+        source, output = Path(tmp) / f"{stem}.py", Path(tmp) / "executed" / f"{stem}.ipynb"
+        source.write_text(text)
+        environment = {**os.environ, **ONE_THREAD}
+        if share_slots:
+            environment[cluster.SCHEDULER_VARIABLE] = get_worker().scheduler.address
+        with open(Path(tmp) / "stderr", "w+") as stderr:
+            child = _start_spaced([sys.executable, "-m", "lintf_core.book", str(source), str(output),
+                                   json.dumps(parameters)], environment, stderr)
+            begin = time.perf_counter()
+            get_worker().log_event(EVENTS, {"build": build_id, "stem": stem})
+            while child.poll() is None:
+                try:
+                    child.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:
+                    if stop.is_set():  # another notebook failed: stop this one (it unwinds on SIGTERM)
+                        child.terminate()
+                        child.wait()
+            seconds = time.perf_counter() - begin
+            if child.returncode != 0:
+                stderr.seek(0)
+                report = stderr.read()
+                raise NotebookFailed(report[report.find(f"\n{stem}.py: cell"):].strip() or
+                                     f"{stem}.py: exit status {child.returncode}\n{report[-4000:]}")
+        return seconds, output.read_text()
+
+
+def fingerprint(source, parameters):
+    """What an executed notebook depends on: its source, its parameters, lintf_core (every .py and .json file),
+    requirements.txt and the CPU code path. A build reuses an executed notebook whose fingerprint matches (a build
+    killed half-way, or run again): the same inputs give the same outputs (make test's nbval holds them to that)."""
+    import hashlib
+
+    from .cache import CODE_PATH_VARIABLES
+
+    digest = hashlib.sha256(Path(source).read_bytes())
+    digest.update(json.dumps(parameters, sort_keys=True).encode())
+    package = Path(__file__).parent
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".json") and p.is_file()):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    digest.update((ROOT / "requirements.txt").read_bytes())
+    digest.update(json.dumps({name: os.environ.get(name) for name in CODE_PATH_VARIABLES}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def executed_fingerprint(path):
+    import nbformat
+
+    try:
+        return nbformat.read(path, as_version=4).metadata.get("lintf", {}).get("fingerprint")
+    except FileNotFoundError:
+        return None
+
+
+def _write_notebook(path, text, stamp=None):
+    """Atomically (a temporary file beside it, then a rename): a build killed while writing leaves the old notebook
+    or the new one, never half of one. stamp: the fingerprint to record (None for nbval's references)."""
+    import nbformat
+
+    notebook = nbformat.reads(text, as_version=4)
+    if stamp is not None:
+        notebook.metadata["lintf"] = {"fingerprint": stamp}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            nbformat.write(notebook, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs=None, scheduler=None, reuse=False):
+    """Execute the notebooks as Dask tasks (longest first), each in its own process on one thread: on a LocalCluster
+    of `jobs` workers (default: one per core), or on the cluster of `scheduler` (cluster.scheduler_address). Prints
+    each start and end with the elapsed time and what is left. reuse: keep an executed notebook whose fingerprint
+    matches (a build killed half-way goes on where it stopped). A failure stops the others and the build."""
+    import uuid
+
+    from distributed import Event
+
     profile = parameters.get("profile", "quick")  # no parameters: each notebook's own default, the quick profile
     measured = MEASURED_SECONDS.get(profile, {})
     order = longest_first(chosen, timings, measured)
+    stamps = {source.stem: fingerprint(source, parameters) for source in order} if reuse else {}
+    reused = [s for s in order if reuse and executed_fingerprint(executed_dir / f"{s.stem}.ipynb") == stamps[s.stem]]
+    counters = {source.stem: f"[{i + 1}/{len(order)}] {source.name}" for i, source in enumerate(order)}
+    for source in reused:
+        print(f"{counters[source.stem]} reused: executed by an earlier build from the same sources and parameters",
+              flush=True)
+    order = [s for s in order if s not in reused]
+    if not order:
+        return
     lock = threading.Lock()
-    done, started, processes, failed = {}, {}, {}, []
-    launched = [-KERNEL_START_GAP]  # when the last notebook's process was started
+    done, started = {}, {}
+    address = cluster.scheduler_address(scheduler)
     begin = time.perf_counter()
-    print(f"executing {len(order)} notebooks, {jobs} at a time, one thread each", flush=True)
+    with cluster.client_of(address, _jobs(jobs, len(order)) if address is None else None) as client:
+        slots = cluster.total_threads(client)
+        where = (f"the cluster at {address}" if address else
+                 f"a local Dask cluster ({time.perf_counter() - begin:.1f} s to start)")
+        board = cluster.dashboard(client)
+        print(f"executing {len(order)} notebooks on {where}, {slots} at a time, one thread each"
+              + (f"; dashboard {board}" if board else ""), flush=True)
+        build_id = uuid.uuid4().hex[:12]
+        stop = Event(f"lintf-stop-{build_id}", client=client)
 
-    def progress():  # under the lock
-        now = time.perf_counter()
-        remaining = [s for s in order if s.stem not in done and s.stem not in started]
-        return _left(remaining, timings, done, measured, jobs, {k: now - t for k, t in started.items()})
+        def progress():  # under the lock
+            now = time.perf_counter()
+            remaining = [s for s in order if s.stem not in done and s.stem not in started]
+            return _left(remaining, timings, done, measured, slots, {k: now - t for k, t in started.items()})
 
-    def run(i, source):
-        counter = f"[{i + 1}/{len(order)}] {source.name}"
-        with lock:
-            if failed:
+        def on_start(event):  # Dask calls it (its own thread) when a notebook's task has started its process
+            _, message = event
+            if message.get("build") != build_id:
                 return
-            time.sleep(max(0.0, launched[0] + KERNEL_START_GAP - time.perf_counter()))
-            launched[0] = started[source.stem] = time.perf_counter()
-            print(f"{counter} (profile {profile}) starts at {_clock(started[source.stem] - begin)}{progress()}",
-                  flush=True)
-            processes[source.stem] = child = subprocess.Popen(
-                [sys.executable, "-m", "lintf_core.book", str(source), str(executed_dir / f"{source.stem}.ipynb"),
-                 json.dumps(parameters)], env={**os.environ, **ONE_THREAD})
-        code = child.wait()
-        with lock:
-            seconds = time.perf_counter() - started.pop(source.stem)
-            processes.pop(source.stem)
-            if code != 0:
-                if not failed:  # the first failure stops the notebooks still running (theirs are not failures)
-                    failed.append(source.name)
-                    for other in processes.values():
-                        other.terminate()
-                return
-            done[source.stem] = timings[source.stem] = seconds
-            _write_json(timings_path, timings)
-            print(f"{counter} done in {_clock(seconds)}; elapsed {_clock(time.perf_counter() - begin)}{progress()}",
-                  flush=True)
+            with lock:
+                again = " again (its worker was lost)" if message["stem"] in started else ""
+                started[message["stem"]] = time.perf_counter()
+                print(f"{counters[message['stem']]} (profile {profile}) starts{again} at "
+                      f"{_clock(started[message['stem']] - begin)}{progress()}", flush=True)
 
-    work = queue.Queue()
-    for item in enumerate(order):
-        work.put(item)
-    for _ in range(jobs):
-        work.put(None)  # one stop sign per worker
-
-    def worker():
-        for i, source in iter(work.get, None):
-            run(i, source)
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failed:
-        raise SystemExit(f"{failed[0]} failed (its cell is shown above); the build stopped")
+        client.subscribe_topic(EVENTS, on_start)
+        futures = {client.submit(notebook_task, build_id, source.stem, source.read_text(), parameters,
+                                 slots if address else 0, key=f"notebook-{source.stem}-{build_id}",
+                                 priority=len(order) - i, pure=False): source for i, source in enumerate(order)}
+        pending, failed = set(futures), None
+        while pending and failed is None:
+            time.sleep(0.2)
+            for future in [f for f in pending if f.done()]:
+                pending.discard(future)
+                source = futures[future]
+                if future.status != "finished":
+                    failed = source
+                    error = future.exception()
+                    print(f"\n{error}" if isinstance(error, NotebookFailed) else
+                          f"\n{source.name}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                    break
+                seconds, text = future.result()
+                _write_notebook(executed_dir / f"{source.stem}.ipynb", text, stamps.get(source.stem))
+                with lock:
+                    started.pop(source.stem, None)
+                    done[source.stem] = timings[source.stem] = seconds
+                    _write_json(timings_path, timings)
+                    print(f"{counters[source.stem]} done in {_clock(seconds)}; elapsed "
+                          f"{_clock(time.perf_counter() - begin)}{progress()}", flush=True)
+        client.unsubscribe_topic(EVENTS)
+        if failed is not None:  # the notebooks still running stop (theirs are not failures), then the build
+            stop.set()
+            _wait_stopped(pending)
+            raise SystemExit(f"{failed.name} failed (its cell is shown above); the build stopped")
 
 
-def make_references(jobs=None):
+def _wait_stopped(futures, seconds=30.0):
+    """Until the stopped notebooks' tasks have ended (their processes and temporary folders gone), at most `seconds`."""
+    deadline = time.perf_counter() + seconds
+    while any(not f.done() for f in futures) and time.perf_counter() < deadline:
+        time.sleep(0.2)
+
+
+@contextmanager
+def build_lock():
+    """One build of a checkout at a time: a second `make book` (or make references) waits for the first, with one
+    line saying so, then reuses the notebooks it executed (their fingerprints match) and builds the same site."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(BUILD / "build.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"book: another build of this checkout is running (it holds {lock.lock_file}); this one waits for it "
+              "to finish", flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def check_folders():
+    """The folders a build writes, checked before it starts anything: one line naming a folder that cannot be
+    written (read-only, a full disk), not a traceback from inside a notebook."""
+    try:
+        cache.check_writable(BUILD, "build", None)
+        cache.check_writable(cache.cache_dir())
+        if os.environ.get("NUMBA_CACHE_DIR"):
+            cache.check_writable(os.environ["NUMBA_CACHE_DIR"], "numba's cache", "NUMBA_CACHE_DIR")
+    except CacheWriteError as error:
+        raise SystemExit(str(error)) from None
+
+
+def make_references(jobs=None, scheduler=None):
     """Re-execute every notebook in place as nbval's reference (notebooks/*.ipynb): its parameters cell as written
     (the quick profile), nothing injected, `jobs` side by side on one thread each, as make test's nbval runs them."""
     sources = notebook_sources()
-    jobs = _jobs(jobs, len(sources))
     check_kernel()
-    BUILD.mkdir(parents=True, exist_ok=True)
-    timings_path = BUILD / "timings-references.json"
-    run_notebooks(sources, ROOT / "notebooks", {}, _timings(timings_path), timings_path, jobs)
+    check_folders()
+    with build_lock():
+        timings_path = BUILD / "timings-references.json"
+        run_notebooks(sources, ROOT / "notebooks", {}, _timings(timings_path), timings_path, jobs, scheduler)
 
 
 def reference_profile(path):
@@ -372,21 +554,32 @@ def stage_references(sources, executed_dir):
         label_injected_parameters(executed_dir / reference.name)
 
 
-def build(profile="paper", only=(), parameters=None, from_references=False, jobs=None):
+def build(profile="paper", only=(), parameters=None, from_references=False, jobs=None, scheduler=None):
     """Execute the selected notebooks with `profile` (and extra papermill parameters), then build the site.
     from_references: execute nothing, build the quick edition from the committed reference notebooks. `make test`
     does this right after nbval has re-executed every notebook and found its checked outputs unchanged (executing
-    them a second time for the site cost ~1.5 min of CI). jobs: notebooks executed side by side, each on one thread
-    (default: one per core)."""
+    them a second time for the site cost ~1.5 min of CI). jobs: the local Dask cluster's workers, each running one
+    notebook on one thread (default: one per core); scheduler: a running Dask scheduler's address instead
+    (cluster.scheduler_address). Executed notebooks are kept in _build/executed/<profile>, each with its fingerprint:
+    a build reuses those whose sources, parameters and code have not changed."""
     check_choice("profile", profile, tuple(PROFILES))
     chosen = select(only)
-    jobs = _jobs(jobs, len(chosen))
+    cluster.scheduler_address(scheduler)
+    if jobs is not None:
+        check_positive("jobs", jobs, integer=True)
     if from_references and (profile != "quick" or only or parameters):
         raise ParameterError("from_references", from_references,
                              "only with --profile quick, no --only and no parameters (the references are the "
                              "quick edition of every notebook)")
     check_kernel()
-    executed_dir = STAGE / "notebooks"
+    check_folders()
+    with build_lock():
+        _build(profile, chosen, parameters, from_references, jobs, scheduler)
+
+
+def _build(profile, chosen, parameters, from_references, jobs, scheduler):
+    executed_dir = BUILD / "executed" / profile
+    staged_dir = STAGE / "notebooks"
     STAGE.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(STAGE / "book", ignore_errors=True)
     shutil.copytree(ROOT / "book", STAGE / "book")
@@ -397,14 +590,19 @@ def build(profile="paper", only=(), parameters=None, from_references=False, jobs
     # Each notebook's time of the last build of this profile: the estimate of what is left (else MEASURED_SECONDS).
     timings_path = BUILD / f"timings-{profile}.json"
     timings = _timings(timings_path)
+    shutil.rmtree(staged_dir, ignore_errors=True)
     if from_references:
-        stage_references(chosen, executed_dir)
+        stage_references(chosen, staged_dir)
     else:
-        run_notebooks(chosen, executed_dir, {"profile": profile, **(parameters or {})}, timings, timings_path, jobs)
-    executed = [executed_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
-    missing = [p.stem for p in executed if not p.exists()]
-    if missing:
-        raise SystemExit(f"only: {', '.join(missing)} not executed yet; build once without --only")
+        run_notebooks(chosen, executed_dir, {"profile": profile, **(parameters or {})}, timings, timings_path, jobs,
+                      scheduler, reuse=True)
+        missing = [s.stem for s in notebook_sources() if not (executed_dir / f"{s.stem}.ipynb").exists()]
+        if missing:
+            raise SystemExit(f"only: {', '.join(missing)} not executed yet; build once without --only")
+        staged_dir.mkdir(parents=True)
+        for source in notebook_sources():  # the site's copies: scorecard_rows strips its JSON from them
+            shutil.copy2(executed_dir / f"{source.stem}.ipynb", staged_dir / f"{source.stem}.ipynb")
+    executed = [staged_dir / f"{s.stem}.ipynb" for s in notebook_sources()]
     fill(STAGE / "book" / "settings.md", SETTINGS_MARKER, settings_tables())
     rows = scorecard_rows(executed)
     fill(STAGE / "book" / "scorecard.md", SCORECARD_MARKER, scorecard_table(rows))

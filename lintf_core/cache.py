@@ -19,6 +19,7 @@ import torch
 from filelock import FileLock
 
 from . import __version__
+from .errors import CacheWriteError
 
 MAGIC = b"LINTF-CACHE-1\n"
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,9 +70,14 @@ def thread_counts():
     return {"torch": torch.get_num_threads(), "numba": numba.config.NUMBA_NUM_THREADS}
 
 
-def key_of(config):
+def computing_environment():
+    """What a result depends on besides its config: the numeric code, the CPU code path and the thread counts."""
     code_path = {name: os.environ.get(name) for name in CODE_PATH_VARIABLES} | {"threads": thread_counts()}
-    text = json.dumps({"config": config, "code": code_version(), "code_path": code_path}, sort_keys=True, default=str)
+    return {"code": code_version(), "code_path": code_path}
+
+
+def key_of(config):
+    text = json.dumps({"config": config, **computing_environment()}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -79,22 +85,47 @@ def path_of(key):
     return cache_dir() / f"{key}.pt"
 
 
+def unwritable(folder, error, what="cache", variable="LINTF_CACHE_DIR"):
+    reason = getattr(error, "strerror", None) or error
+    return CacheWriteError(f"{what}: cannot write to {folder} ({reason}); make it writable or free space"
+                           + (f", or set {variable} to another folder" if variable else ""))
+
+
+def check_writable(folder, what="cache", variable="LINTF_CACHE_DIR"):
+    """Raise CacheWriteError (one line naming the folder) unless a file can be created in `folder` (made if
+    missing): a build checks its folders before it starts anything, rather than failing inside a notebook."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check."):
+            pass
+    except OSError as error:
+        raise unwritable(folder, error, what, variable) from None
+
+
 def save(key, payload):
-    """Write atomically: a temporary file in the same folder, fsync, then rename over the final name."""
+    """Write atomically: a temporary file in the same folder, fsync, then rename over the final name. A folder that
+    cannot be written (read-only, a full disk) raises CacheWriteError and leaves no file behind."""
     buffer = io.BytesIO()
     torch.save({"key": key, "payload": payload}, buffer)
     body = buffer.getvalue()
     final = path_of(key)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{key[:12]}.", suffix=".tmp")
+    tmp = None
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{key[:12]}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
+    except OSError as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise unwritable(final.parent, error) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -133,10 +164,20 @@ def cached(config, compute, use_cache=True):
         # Table 2 the depth grids of Figs. 12-14): one computes it, the other waits on the lock and then reads it.
         # (The lock files stay, in their own folder: removing one while another process waits on it is a race.)
         locks = cache_dir() / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with FileLock(locks / f"{key}.lock"):
+        try:
+            locks.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise unwritable(locks, error) from None
+        lock = FileLock(locks / f"{key}.lock")
+        try:
+            lock.acquire()
+        except OSError as error:
+            raise unwritable(locks, error) from None
+        try:
             payload = load(key)
             if payload is None:
                 payload = compute()
                 save(key, payload)
+        finally:
+            lock.release()
     return payload

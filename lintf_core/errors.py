@@ -9,6 +9,11 @@ class ParameterError(ValueError):
         self.name = name
 
 
+class CacheWriteError(RuntimeError):
+    """A folder the book writes (its caches, _build) that cannot be written: read-only, full, not a folder. str() is
+    one line naming the folder."""
+
+
 def check_choice(name, value, allowed):
     if value not in allowed:
         raise ParameterError(name, value, ", ".join(map(str, allowed)))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import cache, engine, verdicts
+from . import cache, cluster, engine, verdicts
 from .data import EVAL_STREAMS, SAMPLERS, TRAIN, PromptStream, evaluation_prompts, stack_prompts, stack_statistics
 from .errors import ParameterError, check_choice, check_nonnegative_int, check_positive
 from .model import Architecture, init_params, model_input
@@ -198,9 +198,26 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
                   sampler=sampler if engine.reads_statistics(arch) else "prompts")
 
     def compute():
+        client = cluster.sweep_client()  # a Dask scheduler in $LINTF_SCHEDULER: the runs split over its workers
+        if client is not None and len(runs) > 1:
+            return _train_split(client, setting, arch, runs, config).to_payload()
         return _train(setting, arch, runs, config, progress).to_payload()
 
     return Trajectories.from_payload(cache.cached(config, compute, use_cache))
+
+
+def _train_split(client, setting, arch, runs, config):
+    """_train's runs in chunks (cluster.split_runs), one Dask task each, concatenated in order: the same runs and
+    numbers as one _train (tested), computed on the workers and cached by the caller (train), not by them."""
+    expected = cache.computing_environment()
+    futures = [client.submit(_train_chunk, setting, arch, chunk, {**config, "runs": chunk}, expected, pure=False)
+               for chunk in cluster.split_runs(runs, cluster.total_threads(client))]
+    return concatenate([Trajectories.from_payload(payload) for payload in client.gather(futures)])
+
+
+def _train_chunk(setting, arch, runs, config, expected):
+    cluster.check_worker(expected)
+    return _train(setting, arch, runs, config, progress=False).to_payload()
 
 
 def train_profile(setting, config, lr=None, lr_source="code", **overrides):

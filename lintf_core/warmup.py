@@ -16,6 +16,9 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from . import cache
+
+
 def _sparse():
     from . import engine
     from .data import EVAL, PromptStream
@@ -113,6 +116,8 @@ def _run_task(name):
 def compile_kernels(tasks=None, processes=None, quiet=False):
     """Run the tasks (default: the book's) in a pool of `processes` (default: one per core) fresh processes."""
     tasks = list(BOOK_TASKS if tasks is None else tasks)
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        cache.check_writable(os.environ["NUMBA_CACHE_DIR"], "numba's cache", "NUMBA_CACHE_DIR")
     processes = processes or min(len(tasks), os.cpu_count() or 1)
     start = time.perf_counter()
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
