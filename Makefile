@@ -84,14 +84,15 @@ book: $(STAMP) text
 	$(PY) -m lintf_core book --profile $(PROFILE) $(if $(SCHEDULER),--scheduler $(SCHEDULER),--jobs $(JOBS))
 
 # On a cluster (README, "On a cluster"): a scheduler on one machine, workers on each, in a checkout with its .venv;
-# the workers compute with the build's environment (the code path and one thread each, exported above).
+# the workers compute with the build's environment (the code path and one thread each, exported above) and
+# lintf_core.cluster's Dask settings (`dask worker`'s command line, run from that module).
 scheduler: $(STAMP)
 	$(VENV)/bin/dask scheduler --port 8786
 
 worker: $(STAMP) text
 	@test -n "$(SCHEDULER)" || { echo "make worker: name the scheduler: make worker SCHEDULER=tcp://host:8786"; exit 2; }
 	$(PY) -m lintf_core compile
-	$(VENV)/bin/dask worker $(SCHEDULER) --nworkers $(JOBS) --nthreads 1 --memory-limit 0
+	$(PY) -m lintf_core.cluster $(SCHEDULER) --nworkers $(JOBS) --nthreads 1 --memory-limit 0
 
 paper:
 	$(MAKE) book PROFILE=paper

@@ -327,6 +327,7 @@ def notebook_task(build_id, stem, text, parameters, share_slots):
         source, output = Path(tmp) / f"{stem}.py", Path(tmp) / "executed" / f"{stem}.ipynb"
         source.write_text(text)
         environment = {**os.environ, **ONE_THREAD}
+        environment.pop(cluster.MALLOC_VARIABLE, None)  # a worker started by another nanny may carry it
         if share_slots:
             environment[cluster.SCHEDULER_VARIABLE] = get_worker().scheduler.address
         with open(Path(tmp) / "stderr", "w+") as stderr:
@@ -345,7 +346,8 @@ def notebook_task(build_id, stem, text, parameters, share_slots):
             if child.returncode != 0:
                 stderr.seek(0)
                 report = stderr.read()
-                raise NotebookFailed(report[report.find(f"\n{stem}.py: cell"):].strip() or
+                cell = report.find(f"{stem}.py: cell")  # execute()'s report of the failed cell, else the tail
+                raise NotebookFailed(report[cell:].strip() if cell >= 0 else
                                      f"{stem}.py: exit status {child.returncode}\n{report[-4000:]}")
         return seconds, output.read_text()
 

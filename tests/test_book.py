@@ -125,12 +125,14 @@ def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_m
 def _timed_notebook(path, body):
     path.write_text('# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nimport os, time\n'
                     'start = time.time()\nthreads = os.environ.get("OMP_NUM_THREADS"), '
-                    'os.environ.get("NUMBA_NUM_THREADS")\n' + body + "\nprint(start, time.time(), *threads)\n")
+                    'os.environ.get("NUMBA_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_", "unset")\n'
+                    + body + "\nprint(start, time.time(), *threads)\n")
     return path
 
 
 def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
-    """make book executes one notebook per core at once, each kernel on one thread, and records each one's time."""
+    """make book executes one notebook per core at once, each kernel on one thread without Dask's malloc setting, and
+    records each one's time."""
     monkeypatch.setattr(book, "BUILD", tmp_path)
     # 15 s each: the second starts book.KERNEL_START_GAP (5 s) after the first, and two kernels can begin their cells
     # seconds apart on a loaded 2-core machine
@@ -141,8 +143,9 @@ def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
     spans = []
     for source in sources:
         cells = nbformat.read(out / f"{source.stem}.ipynb", as_version=4).cells
-        start, end, omp, numba = cells[-1].outputs[0]["text"].split()
+        start, end, omp, numba, malloc = cells[-1].outputs[0]["text"].split()
         assert (omp, numba) == ("1", "1")
+        assert malloc == "unset", "Dask's MALLOC_TRIM_THRESHOLD_ slows torch's large buffers (cluster.py)"
         spans.append((float(start), float(end)))
     assert max(s for s, _ in spans) < min(e for _, e in spans), "the two ran at the same time"
     assert sorted(timings) == ["fig01_sleep", "fig02_sleep"] and all(t >= 15 for t in timings.values())
