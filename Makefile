@@ -32,11 +32,11 @@ ifeq ($(shell uname -m),x86_64)
 $(foreach pair,$(CODE_PATH),$(eval export $(firstword $(subst =, ,$(pair))) ?= $(word 2,$(subst =, ,$(pair)))))
 endif
 
-# One thread per process; the cores are used by processes side by side instead: make book runs one notebook per core
-# (lintf_core/book.py sets one thread for each), nbval and the unit tests one pytest-xdist worker per core. On these
-# 2-core machines that beat one process on 2 threads (kernel starts, imports, plots and per-iteration Python use one
-# core whatever the thread count; README, "How long things take"), and the numbers no longer depend on a machine's
-# core count. `make bench` runs at the machine's own thread count.
+# One thread per process; the cores are used by processes side by side instead: make book runs one notebook per
+# core (lintf_core/execution.py sets one thread for each), nbval and the unit tests one pytest-xdist worker per core.
+# On these 2-core machines that beat one process on 2 threads (kernel starts, imports, plots and per-iteration Python
+# use one core whatever the thread count; README, "How long things take"), and the numbers no longer depend on a
+# machine's core count. `make bench` runs at the machine's own thread count.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export NUMBA_NUM_THREADS ?= 1

@@ -18,14 +18,13 @@ import dask
 from .errors import ParameterError
 
 SCHEDULER_VARIABLE = "LINTF_SCHEDULER"
-# Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 to its workers (and into its own process's environment), which
-# turns glibc's dynamic mmap threshold off: every large torch buffer is then mapped and zeroed afresh. Measured: a
-# Setting-3 training 47 % slower, the quick edition 475 -> 626 s. The book's workers keep glibc's default.
+# Dask's nanny exports MALLOC_TRIM_THRESHOLD_ to its workers (and into its own process's environment), which turns
+# glibc's dynamic mmap threshold off: every large torch buffer is then mapped and zeroed afresh (torch's training
+# slower by half; PERFORMANCE.md). The book's workers keep glibc's default.
 MALLOC_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
 dask.config.set({f"distributed.nanny.pre-spawn-environ.{MALLOC_VARIABLE}": None,
-                 # the workers' own housekeeping, on the cores the notebooks compute on: the statistical profiler
-                 # (every 10 ms), the system monitor (every 500 ms) and the event-loop tick (every 20 ms) made an idle
-                 # 2-worker cluster use 6 % of a core
+                 # the workers' own housekeeping runs on the cores the notebooks compute on: no statistical profiler
+                 # (a sample every 10 ms), a coarser system monitor and event-loop tick (PERFORMANCE.md)
                  "distributed.worker.profile.enabled": False,
                  "distributed.admin.system-monitor.interval": "5s",
                  "distributed.admin.tick.interval": "500ms"})

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 import yaml
 
-from lintf_core import book, profiles, scorecard
+from lintf_core import book, execution, profiles, scorecard
 from lintf_core.book import settings_tables
 from lintf_core.errors import ParameterError
 from lintf_core.settings import SETTINGS
@@ -55,7 +55,7 @@ def test_scorecard_rows_travel_through_notebook_outputs():
 
 
 def test_a_failing_cell_stops_the_build_and_is_shown(tmp_path, capsys):
-    from lintf_core.book import execute
+    from lintf_core.execution import execute
 
     source = tmp_path / "figXX_broken.py"
     source.write_text('# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nx = 1\n\n# %%\nraise ValueError("boom " + profile)\n')
@@ -89,7 +89,8 @@ def test_only_names_an_existing_notebook():
 def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_mean_so_far():
     from pathlib import Path
 
-    from lintf_core.book import MEASURED_SECONDS, PROFILES, _clock, _left, longest_first, notebook_sources
+    from lintf_core.book import PROFILES, notebook_sources
+    from lintf_core.execution import MEASURED_SECONDS, _clock, _left, longest_first
 
     remaining = [Path("fig07_x.py"), Path("fig08_y.py")]
     assert _clock(125.4) == "2 min 05 s"
@@ -134,12 +135,12 @@ def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
     """make book executes one notebook per core at once, each kernel on one thread without Dask's malloc setting, and
     records each one's time."""
     monkeypatch.setattr(book, "BUILD", tmp_path)
-    # 15 s each: the second starts book.KERNEL_START_GAP (5 s) after the first, and two kernels can begin their cells
+    # 15 s each: the second starts execution.KERNEL_START_GAP (5 s) after the first, and two kernels can begin their cells
     # seconds apart on a loaded 2-core machine
     sources = [_timed_notebook(tmp_path / f"fig0{i}_sleep.py", "time.sleep(15)") for i in (1, 2)]
     out = tmp_path / "executed"
     timings = {}
-    book.run_notebooks(sources, out, {"profile": "quick"}, timings, tmp_path / "timings.json", jobs=2)
+    execution.run_notebooks(sources, out, {"profile": "quick"}, timings, tmp_path / "timings.json", jobs=2)
     spans = []
     for source in sources:
         cells = nbformat.read(out / f"{source.stem}.ipynb", as_version=4).cells
@@ -158,7 +159,7 @@ def test_a_failing_notebook_stops_those_running_beside_it(tmp_path, capfd):
     out = tmp_path / "executed"
     begin = time.perf_counter()
     with pytest.raises(SystemExit, match="fig02_broken.py failed"):
-        book.run_notebooks(sources, out, {"profile": "quick"}, {}, tmp_path / "timings.json", jobs=2)
+        execution.run_notebooks(sources, out, {"profile": "quick"}, {}, tmp_path / "timings.json", jobs=2)
     assert time.perf_counter() - begin < 60, "the long notebook was stopped, not waited for"
     assert "ValueError: boom" in capfd.readouterr().err
     assert not out.exists() or not any(out.iterdir()), "no notebook, no temporary folder left behind"
@@ -167,7 +168,7 @@ def test_a_failing_notebook_stops_those_running_beside_it(tmp_path, capfd):
 def test_papermills_injected_parameters_are_shown_under_a_heading(tmp_path):
     import nbformat
 
-    from lintf_core.book import INJECTED_HEADING, label_injected_parameters
+    from lintf_core.execution import INJECTED_HEADING, label_injected_parameters
 
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["parameters"]}),

@@ -34,7 +34,7 @@ def test_the_scheduler_is_an_address_or_a_one_line_error(monkeypatch):
 def two_workers():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0, dashboard_address=":0",
                       silence_logs=logging.ERROR) as local:
         yield local.scheduler_address
 

@@ -17,12 +17,13 @@ import nbformat
 import numpy as np
 import pytest
 
-from lintf_core import book
+from lintf_core import execution
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # A notebook whose number is known (the sum of 1,000 normals of `seed`); it can sleep, beating a heartbeat file, and
-# write the pid of its Dask worker (kernel -> its process, python -m lintf_core.book -> the worker) on its first try.
+# write the pid of its Dask worker (kernel -> its process, python -m lintf_core.execution -> the worker) on its first
+# try.
 NOTEBOOK = '''# %% tags=["parameters"]
 profile = "quick"
 
@@ -53,11 +54,11 @@ print(f"{{float(np.random.default_rng({seed}).normal(size=1000).sum()):.12f}}")
 DRIVER = """
 import json, sys
 from pathlib import Path
-from lintf_core import book
+from lintf_core import book, execution
 sources, out = [Path(p) for p in json.loads(sys.argv[1])], Path(sys.argv[2])
 book.BUILD = out.parent
 with book.build_lock():
-    book.run_notebooks(sources, out, {"profile": "quick"}, {}, out.parent / "timings.json", jobs=2, reuse=True)
+    execution.run_notebooks(sources, out, {"profile": "quick"}, {}, out.parent / "timings.json", jobs=2, reuse=True)
 """
 
 
@@ -151,10 +152,10 @@ def test_a_worker_killed_during_a_notebook_is_replaced_and_the_build_completes_w
         os.kill(int(mark.read_text()), signal.SIGKILL)
 
     killer = threading.Thread(target=kill_the_worker, daemon=True)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as local:
         killer.start()
-        book.run_notebooks(sources, tmp_path / "out", {"profile": "quick"}, {}, tmp_path / "timings.json",
+        execution.run_notebooks(sources, tmp_path / "out", {"profile": "quick"}, {}, tmp_path / "timings.json",
                            scheduler=local.scheduler_address)
     killer.join()
     assert _printed(tmp_path / "out" / "fig01_victim.ipynb") == [_expected(5)]
