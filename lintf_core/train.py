@@ -21,6 +21,7 @@ from .sampler import sample_statistics
 from .settings import LR_SOURCES, OPTIMIZERS, get_setting
 
 OPTIMIZER_LABELS = {"sgd": "SGDM", "adam": "Adam"}
+DTYPES = ("float32", "float64")  # train(dtype=...): float64 re-runs a diverged run in double precision
 
 
 @dataclass
@@ -154,7 +155,8 @@ def _learning_rates(setting, optimizers, lr, lr_source):
 def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr=None, batch_size=None,
           eval_every=50, eval_batch_size=1000, eval_seed=99, eval_stream="book", iterate_every=250, lr_source="code",
           clip=None,
-          parametrization=None, attention=None, query_key=None, sampler="statistics", progress=True, use_cache=True):
+          parametrization=None, attention=None, query_key=None, sampler="statistics", dtype="float32", progress=True,
+          use_cache=True):
     """Train every (seed, optimizer, learning rate) run of `setting` together; returns Trajectories.
 
     lr: None (the setting's, from `lr_source` "code" or "paper"), a number for every optimizer, or a dict
@@ -167,6 +169,8 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
         t = n_iters).
     eval_stream: "book" (the book's own seed-`eval_seed` batch) or "authors" (the batch the authors' plotting code
         draws from torch's and numpy's global generators: data.authors_evaluation_batch).
+    dtype: "float32" (the paper's) or "float64": the same runs (initialization, prompts, rates) in double precision,
+        to tell float32's overflow from an optimizer's instability (the prompts stay float32 numbers).
     """
     setting = get_setting(setting)
     optimizers = list(optimizers) if not isinstance(optimizers, str) else [optimizers]
@@ -187,6 +191,7 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
     check_choice("eval_stream", eval_stream, EVAL_STREAMS)
     clip = setting.clip("code") if clip is None else check_positive("clip", clip)
     check_choice("sampler", sampler, SAMPLERS)
+    check_choice("dtype", dtype, DTYPES)
     lrs = _learning_rates(setting, optimizers, lr, lr_source)
     arch = Architecture.of(setting, parametrization=parametrization, attention=attention, query_key=query_key)
 
@@ -195,7 +200,8 @@ def train(setting, optimizers=("sgd", "adam"), seeds=range(6), n_iters=10000, lr
                   batch_size=batch_size, eval_every=eval_every, eval_batch_size=eval_batch_size,
                   eval_seed=eval_seed, iterate_every=iterate_every, clip=clip,
                   **({"eval_stream": eval_stream} if eval_stream != "book" else {}),
-                  sampler=sampler if engine.reads_statistics(arch) else "prompts")
+                  sampler=sampler if engine.reads_statistics(arch) else "prompts",
+                  **({"dtype": dtype} if dtype != "float32" else {}))
 
     def compute():
         client = cluster.sweep_client()  # a Dask scheduler in $LINTF_SCHEDULER: the runs split over its workers
@@ -265,24 +271,41 @@ def learning_rate_grid(setting, config, exponents):
     return grid, runs
 
 
-def rates_at_full_horizon(setting, config):
+def full_horizon_grid(setting, config):
     """The paper's own rule for its rates (Appendix A: the best of a 10-value grid; Table 2's rate x 2^k,
-    k = -5..4) applied at the full horizon: learning_rate_grid trained for the profile's n_iters on its
-    horizon_seeds, read by verdicts.grid_best. Returns {optimizer: best rate}."""
-    horizon = {**config, "grid_iters": config["n_iters"], "grid_seeds": config["horizon_seeds"]}
-    grid, runs = learning_rate_grid(setting, horizon, range(-5, 5))
+    k = -5..4) applied at the full horizon: the grid trained as the verdict seeds are (train_profile: n_iters, the
+    evaluation stride and batch) on the profile's horizon_seeds. Returns ({optimizer: [rates]}, Trajectories)."""
+    setting = get_setting(setting)
+    grid = {opt: [setting.learning_rate(opt, "paper") * 2.0**k for k in range(-5, 5)] for opt in OPTIMIZERS}
+    return grid, train_profile(setting, config, lr=grid, seeds=config["horizon_seeds"])
+
+
+def rates_at_full_horizon(setting, config):
+    """full_horizon_grid read by verdicts.grid_best. Returns {optimizer: best rate}."""
+    grid, runs = full_horizon_grid(setting, config)
     return {opt: verdicts.grid_best(runs, opt, grid[opt])["best"] for opt in OPTIMIZERS}
 
 
 def train_at_full_horizon_rates(setting, config, verdict_runs):
     """The learning-rate experiment of a claim that fails (Figures 2, 4 and 5 share its cached runs): the best rates
-    at the full horizon, the rates `verdict_runs` used, and the verdict seeds trained at the best ones
-    (train_verdict_seeds; None where they are the rates used). Returns (best, used, Trajectories or None)."""
-    best = rates_at_full_horizon(setting, config)
+    at the full horizon, the rates `verdict_runs` used, and the verdict seeds at the best ones (None where they are
+    the rates used): train_verdict_seeds' runs, of which the grid's seeds are the grid's own runs at those rates
+    (a run does not depend on the runs beside it; tested) and only the other seeds are trained.
+    Returns (best, used, Trajectories or None)."""
+    grid, grid_runs = full_horizon_grid(setting, config)
+    best = {opt: verdicts.grid_best(grid_runs, opt, grid[opt])["best"] for opt in OPTIMIZERS}
     used = {opt: float(verdict_runs.lr[verdict_runs.runs(optimizer=opt)][0]) for opt in best}
     if all(np.isclose(best[opt], used[opt]) for opt in best):
         return best, used, None
-    return best, used, train_verdict_seeds(setting, config, lr=best)[0]
+    seeds = sorted(set(config["seeds"]) | set(config.get("verdict_seeds") or config["seeds"]))
+    parts = [grid_runs.select([r for r in range(grid_runs.n_runs) if grid_runs.seed[r] in seeds
+                               and grid_runs.lr[r] == best[grid_runs.optimizer[r]]])]
+    others = [s for s in seeds if s not in set(int(s) for s in grid_runs.seed)]
+    if others:
+        parts.append(train_profile(setting, config, lr=best, seeds=others))
+    runs = concatenate(parts)
+    by_seed = sorted(range(runs.n_runs), key=lambda r: (int(runs.seed[r]), OPTIMIZERS.index(runs.optimizer[r])))
+    return best, used, runs.select(by_seed)
 
 
 def _train(setting, arch, runs, config, progress, retire_diverged=True):
@@ -311,14 +334,14 @@ def _train(setting, arch, runs, config, progress, retire_diverged=True):
         batch = draw() if on_statistics else stack_prompts([s.sample(batch_size) for s in streams])
         return engine.loss_and_grad(theta, arch, batch, run_data)
 
-    theta = init_params(arch, seeds, setting.init_std)[run_seed]
+    theta = init_params(arch, seeds, setting.init_std)[run_seed].to(getattr(torch, config.get("dtype", "float32")))
     state = init_state(theta, [o for _, o, _ in runs], [v for _, _, v in runs], [config["clip"]] * len(runs))
 
     eval_at = list(range(0, n_iters + 1, config["eval_every"]))
     iterate_at = set(range(0, n_iters + 1, config["iterate_every"])) | {n_iters}
     eval_loss, eval_se, eval_median, iterates, steps = [], [], [], [], []
-    train_loss = torch.empty(len(runs), n_iters)
-    grad_norm = torch.empty(len(runs), n_iters)
+    train_loss = torch.empty(len(runs), n_iters, dtype=theta.dtype)
+    grad_norm = torch.empty(len(runs), n_iters, dtype=theta.dtype)
 
     for t in tqdm(range(n_iters + 1), desc=setting.name, disable=not progress, mininterval=2.0):
         if t in iterate_at:

@@ -30,9 +30,9 @@ def _sparse():
     setting = get_setting("setting1")
     arch = Architecture.of(setting)
     stats = sample_statistics([PromptStream(setting, 0, EVAL)], 8)
-    theta = init_params(arch, [0], 0.1)
-    engine.loss_and_grad(theta, arch, stats)
-    engine.clip_and_step(theta, theta, init_state(theta, ["adam"], [0.1], [1.0]))  # the training loop's optimizer step
+    for theta in (init_params(arch, [0], 0.1), init_params(arch, [0], 0.1).double()):  # float64: the precision re-runs
+        engine.loss_and_grad(theta, arch, stats)
+        engine.clip_and_step(theta, theta, init_state(theta, ["adam"], [0.1], [1.0]))  # the loop's optimizer step
 
 
 def _sparse_hessians():

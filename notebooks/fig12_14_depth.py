@@ -44,7 +44,6 @@ grid_exponents = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]  # second reading: Table 2'
 
 # %%
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy import stats
@@ -53,7 +52,7 @@ from lintf_core import plots, profiles, scorecard, uncertainty, verdicts
 from lintf_core.bench import reference_evaluations
 from lintf_core.diagnostics import condition_numbers, noise_at_init, paired_ratios, tail_statistics
 from lintf_core.errors import check_choice
-from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train_profile_readings
+from lintf_core.train import OPTIMIZER_LABELS, learning_rate_grid, train, train_profile_readings
 
 plots.use_book_style()
 depths = [int(L) for L in profiles.as_list("depths", depths)]
@@ -336,8 +335,8 @@ if diverged_text:
     L, r = min(((L, r) for L in depths for r in range(runs[L].n_runs) if not np.isfinite(runs[L].eval_loss[r]).all()),
                key=lambda pair: divergence_iteration(*pair))
     opt = runs[L].optimizer[r]
-    # each re-run lasts PAST_DIVERGENCE iterations beyond the engine's divergence (within the profile's reference
-    # length): enough to see whether it diverges too, at ~20 (float32) to ~86 (float64) ms a reference step at L = 8
+    # the re-run lasts PAST_DIVERGENCE iterations beyond the engine's divergence (within the profile's reference
+    # length): enough to see whether it diverges too, at ~20 ms a reference step at L = 8
     PAST_DIVERGENCE = 500
 
     def re_run_horizon(t_div):
@@ -346,25 +345,26 @@ if diverged_text:
     reference = reference_evaluations(f"depth{L}", opt, int(runs[L].seed[r]), float(runs[L].lr[r]),
                                       re_run_horizon(divergence_iteration(L, r)), config, stop_at_divergence=True)
     precision_table, overflow = [], {}
-    for L_div in depths:  # per depth, its run that diverged first, re-run by the reference loop in float64
+    for L_div in depths:  # per depth, its run that diverged first, the same run again in float64 (the engine)
         diverged_runs = [r for r in range(runs[L_div].n_runs) if not np.isfinite(runs[L_div].eval_loss[r]).all()]
         if not diverged_runs:
             continue
         r_div = min(diverged_runs, key=lambda r: divergence_iteration(L_div, r))
-        t_div = divergence_iteration(L_div, r_div)
-        horizon = re_run_horizon(t_div)
-        reference64 = reference_evaluations(f"depth{L_div}", runs[L_div].optimizer[r_div],
-                                            int(runs[L_div].seed[r_div]), float(runs[L_div].lr[r_div]), horizon,
-                                            config, stop_at_divergence=True, dtype=torch.float64)
-        means64, ended64 = reference64["mean"], reference64["iterations"][-1]
-        overflow[L_div] = bool(np.isfinite(means64).all())
+        t_div, opt_div = divergence_iteration(L_div, r_div), runs[L_div].optimizer[r_div]
+        run64 = train(f"depth{L_div}", optimizers=[opt_div], seeds=[int(runs[L_div].seed[r_div])],
+                      n_iters=config["n_iters"], lr={opt_div: float(runs[L_div].lr[r_div])},
+                      batch_size=config["batch_size"], eval_every=config["eval_every"],
+                      eval_batch_size=config["eval_batch_size"], dtype="float64", progress=False)
+        means64 = run64.eval_loss[0]
+        finite64 = np.isfinite(means64)
+        overflow[L_div] = bool(finite64.all())
+        ended64 = int(run64.eval_iterations[-1] if overflow[L_div] else run64.eval_iterations[np.argmin(finite64)])
         precision_table.append({
-            "depth": f"L={L_div}", "run (first to diverge)": f"{OPTIMIZER_LABELS[runs[L_div].optimizer[r_div]]}, seed "
+            "depth": f"L={L_div}", "run (first to diverge)": f"{OPTIMIZER_LABELS[opt_div]}, seed "
             f"{int(runs[L_div].seed[r_div])}, lr {runs[L_div].lr[r_div]:g}",
-            "float32 (engine)": f"diverged by iteration {t_div}",
-            "float64 (reference loop)": (f"trains {ended64} iterations without diverging; loss "
-                                         f"{means64[0]:.3g} → {means64[-1]:.3g}" if overflow[L_div] else
-                                         f"diverges too, by iteration {ended64}"),
+            "float32": f"diverged by iteration {t_div}",
+            "float64": (f"trains all {ended64} iterations without diverging; loss {means64[0]:.3g} → "
+                        f"{means64[-1]:.3g}" if overflow[L_div] else f"diverges too, by iteration {ended64}"),
             "so the divergence is": "float32's overflow" if overflow[L_div] else "the optimizer's instability"})
     reference_text = (f"The straightforward reference loop of `lintf_core/bench.py`, re-training L={L} "
                       f"{'Adam' if opt == 'adam' else 'SGDM'} (seed {int(runs[L].seed[r])}, lr {runs[L].lr[r]:g}; the "
@@ -399,10 +399,9 @@ for row, at_grid in pairs:
                                          [("the grid's best rates", at_grid["robust"])]) + precision_note
 glue("fig12_14_precision", Markdown(
     "No run diverged, so precision is not in question." if not overflow else
-    "Each depth's run that diverged first was re-run by the reference loop in float64 (the same float32 "
-    f"initialization and prompts, double-precision arithmetic) until {PAST_DIVERGENCE} iterations past the one "
-    f"where float32 diverged: "
-    + "; ".join(f"at {t['depth']} ({t['run (first to diverge)']}) it {t['float64 (reference loop)']}"
+    "Each depth's run that diverged first was run again in float64: the same run (its initialization, its "
+    "prompts and its rate, by the same engine) in double-precision arithmetic: "
+    + "; ".join(f"at {t['depth']} ({t['run (first to diverge)']}) it {t['float64']}"
                 for t in precision_table) + ". So the divergence is "
     + ("float32's overflow, not the optimizer's instability, at every depth where it happened."
        if all(overflow.values()) else "the optimizer's instability where float64 diverges too.")), display=False)

@@ -163,36 +163,66 @@ def test_heavy_tailed_covariates_train_as_setting3():
     np.testing.assert_array_equal(heavy.iterates, setting3.iterates)
 
 
-def test_reference_loop_in_float64_starts_from_the_same_point():
-    """The depth page re-runs a diverged run in float64 (reference_train's dtype): the same float32 initialization
-    and prompts, double-precision arithmetic; a few steps agree with float32 to its precision."""
-    params32, losses32, _ = reference_train("setting1", "adam", 0, 0.02, 5, batch_size=100, use_cache=False)
-    params64, losses64, _ = reference_train("setting1", "adam", 0, 0.02, 5, batch_size=100, dtype=torch.float64,
-                                            use_cache=False)
-    assert params64.dtype == torch.float64 and params32.dtype == torch.float32
-    np.testing.assert_allclose(losses64, losses32, rtol=1e-4)
-    np.testing.assert_allclose(params64.numpy(), params32.double().numpy(), rtol=1e-3, atol=1e-5)
+def test_training_in_float64_is_the_same_run_in_double_precision():
+    """The depth page re-runs a diverged run in float64 (train's dtype): the same initialization, prompts and rate,
+    double-precision arithmetic; a few steps agree with float32 to its precision, and every record is float64."""
+    options = dict(optimizers=["adam"], seeds=[0], n_iters=6, lr={"adam": 0.05}, batch_size=100, eval_every=2,
+                   eval_batch_size=100, iterate_every=2, use_cache=False, progress=False)
+    runs32, runs64 = train("depth6", **options), train("depth6", dtype="float64", **options)
+    assert runs32.iterates.dtype == np.float32 and runs64.iterates.dtype == np.float64
+    assert runs64.eval_loss.dtype == np.float64 and runs64.train_loss.dtype == np.float64
+    np.testing.assert_array_equal(runs64.iterates[:, 0], runs32.iterates[:, 0].astype(np.float64))
+    np.testing.assert_allclose(runs64.train_loss, runs32.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(runs64.iterates, runs32.iterates, rtol=1e-3, atol=1e-5)
+    with pytest.raises(ParameterError, match="dtype"):
+        train("depth6", dtype="float16", **options)
+
+
+def test_the_engine_in_float64_equals_the_readable_model_in_float64():
+    """The fused kernels are compiled for the parameters' dtype: in float64 their loss and gradient equal model.py's
+    autograd in float64 to double precision (not only to float32's)."""
+    from lintf_core import engine, model
+    from lintf_core.data import EVAL, PromptStatistics, PromptStream, prompt_statistics
+    from lintf_core.model import Architecture, init_params
+    from lintf_core.settings import get_setting
+
+    setting = get_setting("depth6")
+    arch = Architecture.of(setting)
+    theta = init_params(arch, range(2), 0.2).double()
+    stats = prompt_statistics(PromptStream(setting, 0, EVAL).sample(50))
+    stats = PromptStatistics(stats.G.double(), stats.z_query.double(), stats.target.double())
+    loss, grad = engine.loss_and_grad(theta, arch, stats)
+    loss_ref, grad_ref = model.loss_and_grad(theta, arch, stats)
+    assert grad.dtype == torch.float64
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-10)
+    np.testing.assert_allclose(grad, grad_ref, rtol=1e-8, atol=1e-10 * grad_ref.abs().max().item())
 
 
 def test_the_learning_rate_experiment_trains_the_verdict_seeds_at_the_grids_best_rates():
     """Figures 2, 4 and 5 diagnose a failing claim at the paper's rule applied at the full horizon: the best of Table
-    2's rate x 2^k (k = -5..4) by verdicts.grid_best, then the verdict seeds trained at those rates."""
+    2's rate x 2^k (k = -5..4) by verdicts.grid_best, then the verdict seeds at those rates, the grid's seeds taken
+    from the grid: the same runs, bit for bit, as training every verdict seed afresh at the best rates."""
     from lintf_core import profiles, verdicts
     from lintf_core.settings import get_setting
-    from lintf_core.train import learning_rate_grid, rates_at_full_horizon, train_at_full_horizon_rates, \
+    from lintf_core.train import _ARRAYS, full_horizon_grid, rates_at_full_horizon, train_at_full_horizon_rates, \
         train_verdict_seeds
 
-    config = profiles.resolve("quick", n_iters=20, seeds=[0], verdict_seeds=[0, 1], horizon_seeds=[0], eval_every=10)
+    config = profiles.resolve("quick", n_iters=20, seeds=[0], verdict_seeds=[0, 1, 2], horizon_seeds=[1],
+                              eval_every=10)
     best = rates_at_full_horizon("setting1", config)
-    grid, grid_runs = learning_rate_grid("setting1", {**config, "grid_iters": 20, "grid_seeds": [0]}, range(-5, 5))
+    grid, grid_runs = full_horizon_grid("setting1", config)
     assert best == {opt: verdicts.grid_best(grid_runs, opt, grid[opt])["best"] for opt in grid}
     assert all(any(np.isclose(best[opt], v) for v in grid[opt]) for opt in grid)
     assert grid["adam"][5] == get_setting("setting1").learning_rate("adam", "paper")  # k = 0 is Table 2's rate
+    assert sorted(set(grid_runs.seed)) == [1] and grid_runs.eval_iterations.tolist() == [0, 10, 20]
     verdict_runs, _ = train_verdict_seeds("setting1", config)
     found, used, runs = train_at_full_horizon_rates("setting1", config, verdict_runs)
     assert found == best and used == {"sgd": 0.02, "adam": 0.02}  # the code's rates
-    assert sorted(set(runs.seed)) == [0, 1]
-    assert all(np.isclose(runs.lr[r], best[runs.optimizer[r]]) for r in range(runs.n_runs))
+    afresh = train_verdict_seeds("setting1", config, lr=best)[0]
+    assert runs.seed.tolist() == afresh.seed.tolist() == [0, 0, 1, 1, 2, 2]
+    assert runs.optimizer == afresh.optimizer and runs.config == afresh.config
+    for name in _ARRAYS:
+        np.testing.assert_array_equal(getattr(runs, name), getattr(afresh, name))
 
 
 def test_eval_index_and_the_late_losses_of_either_metric():
