@@ -14,9 +14,10 @@ PROFILES = {
     # variant_iters: runs of the token-level variants (softmax, Gaussian kernel), ~10x slower a step.
     # large_*: Figure 8's L=8, d=20, N=60 model (~31 ms per run and step here): the seeds of its learning-rate search,
     #   iterations, the grid (no rate is published), and large_final_seeds, the seeds then trained at each
-    #   optimizer's best rate (the search's own runs at those rates are reused); reduced in both
-    #   profiles, as its page states (paper: the search on one seed, ~4 CPU-minutes a seed). The paper grid's Adam rates reach down to 0.0002, because larger ones diverged
-    #   on every search seed; a diverged run is retired early (train._train), so the grid's unstable rates cost little.
+    #   optimizer's best rate (the search's own runs at those rates are reused); reduced in both profiles, as its
+    #   page states (paper: the search on one seed, ~4 CPU-minutes a seed). The paper grid's Adam rates reach down to
+    #   0.0002, because larger ones diverged on every search seed; a diverged run is retired early (train._train), so
+    #   the grid's unstable rates cost little.
     # nonlinear_*: Figure 15's runs (B=2000 and a learned MLP, the costliest page): seeds (paper: the authors' 0-4),
     #   iterations, the stride of its condition numbers (paper: 1,000, the curves' resolution only: the verdict reads
     #   the last iteration; the code's 250 costs ~5 CPU-minutes more), and its noise sample.

@@ -298,11 +298,11 @@ def train_at_full_horizon_rates(setting, config, verdict_runs):
     if all(np.isclose(best[opt], used[opt]) for opt in best):
         return best, used, None
     seeds = sorted(set(config["seeds"]) | set(config.get("verdict_seeds") or config["seeds"]))
-    parts = [grid_runs.select([r for r in range(grid_runs.n_runs) if grid_runs.seed[r] in seeds
-                               and grid_runs.lr[r] == best[grid_runs.optimizer[r]]])]
-    others = [s for s in seeds if s not in set(int(s) for s in grid_runs.seed)]
-    if others:
-        parts.append(train_profile(setting, config, lr=best, seeds=others))
+    reused = [r for r in range(grid_runs.n_runs)
+              if grid_runs.seed[r] in seeds and grid_runs.lr[r] == best[grid_runs.optimizer[r]]]
+    others = [s for s in seeds if s not in set(grid_runs.seed.tolist())]
+    parts = ([grid_runs.select(reused)] if reused else []) + (
+        [train_profile(setting, config, lr=best, seeds=others)] if others else [])
     runs = concatenate(parts)
     by_seed = sorted(range(runs.n_runs), key=lambda r: (int(runs.seed[r]), OPTIMIZERS.index(runs.optimizer[r])))
     return best, used, runs.select(by_seed)
