@@ -103,30 +103,34 @@ def check_writable(folder, what="cache", variable="LINTF_CACHE_DIR"):
         raise unwritable(folder, error, what, variable) from None
 
 
+def write_atomically(path, data):
+    """Write `data` (bytes) to `path` as a temporary file beside it, fsync, then a rename over it: a reader, or a
+    process killed half-way, sees the old file or the new one, never half of one, and a failed write leaves no
+    temporary file. Errors (OSError for a read-only folder or a full disk) propagate."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:12]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save(key, payload):
-    """Write atomically: a temporary file in the same folder, fsync, then rename over the final name. A folder that
-    cannot be written (read-only, a full disk) raises CacheWriteError and leaves no file behind."""
+    """Write atomically (write_atomically), with the magic line and a checksum of the body. A folder that cannot be
+    written (read-only, a full disk) raises CacheWriteError and leaves no file behind."""
     buffer = io.BytesIO()
     torch.save({"key": key, "payload": payload}, buffer)
     body = buffer.getvalue()
     final = path_of(key)
-    tmp = None
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{key[:12]}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        write_atomically(final, MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     except OSError as error:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise unwritable(final.parent, error) from None
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(key):

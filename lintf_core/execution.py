@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import cluster
+from . import cache, cluster
 from .errors import check_positive
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,9 +145,7 @@ def _timings(path):
 
 def _write_json(path, value):
     """Atomically: a reader (or a build stopped half-way) never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    tmp.replace(path)
+    cache.write_atomically(path, json.dumps(value, indent=1).encode())
 
 
 # Seconds between the starts of two notebooks' processes on one machine. Each one's kernel manager picks free TCP ports
@@ -266,22 +264,15 @@ def executed_fingerprint(path):
 
 
 def _write_notebook(path, text, stamp=None):
-    """Atomically (a temporary file beside it, then a rename): a build killed while writing leaves the old notebook
-    or the new one, never half of one. stamp: the fingerprint to record (None for nbval's references)."""
+    """Atomically (cache.write_atomically): a build killed while writing leaves the old notebook or the new one, never
+    half of one. stamp: the fingerprint to record (None for nbval's references)."""
     import nbformat
 
     notebook = nbformat.reads(text, as_version=4)
     if stamp is not None:
         notebook.metadata["lintf"] = {"fingerprint": stamp}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            nbformat.write(notebook, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = nbformat.writes(notebook)
+    cache.write_atomically(path, (text if text.endswith("\n") else text + "\n").encode())  # as nbformat.write
 
 
 def run_notebooks(chosen, executed_dir, parameters, timings, timings_path, jobs=None, scheduler=None, reuse=False):
