@@ -38,7 +38,7 @@
 profile = "quick"  # "quick": SGD(m) and Adam, 1 pass, 10,000 words; "paper": four methods, 4 and 8 passes, 15,000
 optimizers = None  # None: the profile's premise_optimizers
 epochs = None  # None: the profile's premise_epochs (paper: LeNet-5 4, the Transformer and the LSTM 8)
-search_seeds = None  # None: the profile's premise_search_seeds (paper: Kunstner et al.'s 3)
+search_seeds = None  # None: the profile's premise_search_seeds (paper: 2, quick: 1; Kunstner et al. used 3)
 verdict_seeds = None  # None: the profile's premise_verdict_seeds (the search seeds and more, at the best rates)
 text_tokens = None  # None: the profile's premise_text_tokens
 batch_factor = 4  # the larger batch size: this times each network's smallest

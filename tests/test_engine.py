@@ -91,6 +91,22 @@ def test_fused_directional_smoothness_is_u_h_u():
         np.testing.assert_allclose(smoothness[r].item(), (u @ H @ u / (u @ u)).item(), rtol=1e-3)
 
 
+def test_hessians_and_smoothness_share_one_compiled_kernel_whatever_the_number_of_runs():
+    # a read-only argument (np.broadcast_to's view for one run) is another signature to numba: a second cold compile
+    # of the product kernel, ~25 s, in the first process that meets it
+    from lintf_core.engine import sparse_hvp
+
+    setting = get_setting("setting1")
+    arch = Architecture.of(setting)
+    stats = sample_statistics([PromptStream(setting, 0, EVAL)], 8)
+    theta = init_params(arch, [0, 1], 0.1)
+    engine.hessians(theta[:1], arch, stats)
+    engine.directional_smoothness(theta, torch.randn_like(theta), arch, stats)
+    engine.hessians(theta, arch, stats)
+    float32 = [s for s in sparse_hvp._fused_hvp.signatures if s[0].dtype.name == "float32"]
+    assert len(float32) == 1
+
+
 def test_fig15_kernel_equals_the_readable_model():
     """The learned pre-layer + full P, Q path (engine.full.loss_and_grad_full) against autograd through model.py, on one
     batch per seed (each run reading its own) and on one batch for all runs."""

@@ -281,9 +281,11 @@ def hessian_vector_products(theta, arch, stats, directions, first=None):
     n_blocks = (G.shape[-1] + blocks - 1) // blocks
     parts = np.zeros((runs, n_blocks, K, L, 2, d, d), dtype)
     first = np.zeros(K, np.int64) if first is None else np.asarray(first, np.int64)
+    # (a writeable C-ordered copy whatever the number of runs: a read-only array, which broadcast_to gives for one
+    # run, or an F-ordered one is another signature to numba, compiled again for ~25 s)
     _fused_hvp(P, Q, G.astype(dtype, copy=False), z.astype(dtype, copy=False), target.astype(dtype, copy=False),
                np.zeros(runs, np.int64), blocks, dP.reshape(runs, K, *dP.shape[1:]),
-               dQ.reshape(runs, K, *dQ.shape[1:]), np.ascontiguousarray(np.broadcast_to(first, (runs, K))), parts)
+               dQ.reshape(runs, K, *dQ.shape[1:]), np.array(np.broadcast_to(first, (runs, K)), order="C"), parts)
     out = _to_factors(parts.sum(1), factors)
     if factors is not None:
         G_Q = _run(theta.detach(), arch, stats, np.zeros(runs, np.int64), True)[1][:, None, :, 1]  # dL/dQ
