@@ -31,8 +31,10 @@ def execute(source, output, parameters):
         raw, executed = Path(tmp) / f"{source.stem}.ipynb", Path(tmp) / f"{source.stem}.out.ipynb"
         jupytext.write(notebook, raw)
         try:
+            # the kernel is killed once the last cell is done ("immediate"), not asked to exit (~1-2 s a notebook
+            # for torch's teardown): every result is in the notebook and the cache by then
             papermill.execute_notebook(str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
-                                       cwd=str(ROOT / "notebooks"), progress_bar=False)
+                                       cwd=str(ROOT / "notebooks"), progress_bar=False, shutdown_kernel="immediate")
         except PapermillExecutionError as error:
             failed = papermill_failed_cell(executed, error.exec_count)
             print(f"\n{source.name}: cell [{error.exec_count}] failed: {error.ename}: {error.evalue}\n"

@@ -32,7 +32,7 @@
 #   vanishing gradients" and stall (the poster's remark).
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 3 seeds x 2,000 iterations; "paper": 6 seeds x 10,000
+profile = "quick"  # "quick": 3 seeds x 1,500 iterations; "paper": 6 seeds x 10,000
 seeds = None  # None: the profile's poster_seeds
 n_iters = None  # None: the profile's poster_iters
 N = 4  # sequences in the data set

@@ -30,7 +30,7 @@
 # higher test accuracy than the softmax one, trained the same way (poster, Figure 1).
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 2 seeds, 60 steps, 200 images; "paper": 3 seeds, 1,500 and 500 steps, 3,000 images
+profile = "quick"  # "quick": 2 seeds, 40 steps, 200 images; "paper": 3 seeds, 1,500 and 500 steps, 3,000 images
 seeds = None  # None: the profile's poster_task_seeds
 image_size = 16  # Pathfinder's side in pixels (LRA: 32)
 contour_length = 4  # paddles a snake (LRA: 6, 9, 14; 16 pixels leave room for 4)
