@@ -27,7 +27,7 @@ PROFILES = {
     # verdict_seeds: the seeds the verdicts of Settings 1-3 rest on (figures draw `seeds`, the paper's six, from the
     #   same training); eval_batches: the independent evaluation batches of the reading robust to the draw;
     #   horizon_seeds: the seeds of the learning-rate grid run at the full horizon (n_iters) for a claim that fails
-    #   (two in both profiles, within the paper edition's time budget; `-p horizon_seeds` asks for more).
+    #   (paper: two, within the edition's time budget; quick: one; `-p horizon_seeds` asks for more).
     #   depth_verdict_seeds: the depth chapter's (the figure's own): 20 would train 2 x 4 depths x 40 runs, about
     #   3.5 times the cost of 6 and beyond the paper edition's time budget (README, "How sure is each verdict");
     #   `-p verdict_seeds` asks for them.
@@ -50,10 +50,10 @@ PROFILES = {
                   nonlinear_seeds=[0, 1], nonlinear_hessian_every=500, nonlinear_noise_samples=1000,
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=1500, verdict_seeds=list(range(6)), eval_batches=5,
-                  horizon_seeds=[0, 1], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
+                  horizon_seeds=[0], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,
                   premise_noise_samples=24, premise_smoothness_steps=40, premise_search_seeds=[0],
                   premise_epochs={"lenet5": 1, "transformer_small": 1, "lstm": 1},
-                  premise_verdict_seeds=[0, 1, 2], premise_optimizers=["sgd_momentum", "adam"],
+                  premise_verdict_seeds=[0, 1], premise_optimizers=["sgd_momentum", "adam"],
                   premise_hutchinson_probes=5, poster_task_seeds=[0, 1], poster_task_images=[200, 100],
                   poster_task_steps={"pathfinder": 40, "text": 40}, poster_task_stage2_steps=10,
                   poster_task_grid=5),

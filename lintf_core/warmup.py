@@ -96,7 +96,8 @@ def _tokens(dtype):
     engine.loss_and_grad(init_params(arch, [0], 0.1).to(getattr(torch, dtype)), arch, prompts)
 
 
-# name: (what it compiles, the function); largest first (measured cold compile times), so that the pool ends together
+# name: (what it compiles, the function); roughly largest first by their cold compile times (PERFORMANCE.md), so
+# that the pool ends together
 TASKS = {
     "full_hessians": _full_hessians,
     "sparse_hessians": _sparse_hessians,
@@ -104,8 +105,8 @@ TASKS = {
     "sparse_float64": lambda: _sparse("float64"),  # the depth page's precision re-runs
     "tokens": lambda: _tokens("float32"),
     "tokens_float64": lambda: _tokens("float64"),  # the tests' float64 check of the token-level kernel only
-    "full": _full,
     "samplers": _samplers,
+    "full": _full,
 }
 BOOK_TASKS = [name for name in TASKS if name != "tokens_float64"]
 

@@ -42,7 +42,7 @@ lr_adam = None
 lr_source = "code"  # "code": the authors' notebooks (default); "paper": Table 2
 verdict_seeds = None  # None: the profile's (quick: 0-5, paper: 0-19); the figure draws `seeds`
 eval_batches = None  # None: the profile's (10)
-horizon_seeds = None  # None: the profile's (0 and 1)
+horizon_seeds = None  # None: the profile's (paper: 0 and 1; quick: 0)
 
 # %%
 import numpy as np

@@ -130,6 +130,22 @@ def test_training_records_the_test_curve_and_is_determined_by_its_seed():
         postertasks.train("softmax", **{**run, "batch_size": 17})
 
 
+def test_training_from_given_parameters_and_the_loss_plane_leave_them_unchanged():
+    # vector_to_parameters makes a network's parameters views of the vector: training or moving them in place would
+    # change the caller's vector (the poster's stage-1 run, which both kernels' stage 2 start from)
+    generator = torch.Generator().manual_seed(0)
+    ids, labels = torch.randint(0, 5, (24, 6), generator=generator), torch.arange(24) % 2
+    run = dict(train_ids=ids[:16], train_labels=labels[:16], test_ids=ids[16:], test_labels=labels[16:], seed=1,
+               n_steps=5, batch_size=4, lr=1e-2, eval_every=2, vocabulary=5, config="tiny", use_cache=False)
+    start = postertasks.train("softmax", **run)["final"]
+    kept = start.clone()
+    first = postertasks.train("gaussian", **run, initial=start)
+    assert torch.equal(start, kept)
+    assert torch.equal(postertasks.train("gaussian", **run, initial=start)["final"], first["final"])
+    postertasks.loss_plane("gaussian", first["final"], ids, labels, 5, torch.tensor([-1.0, 1.0]), seed=3)
+    assert torch.equal(first["final"], postertasks.train("gaussian", **run, initial=start)["final"])
+
+
 def test_patches_cut_an_image_row_by_row():
     image = torch.arange(16).reshape(1, 16)  # a 4 x 4 image, pixel i = i
     assert postertasks.patches(image, 2).tolist() == [[[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]]
