@@ -226,9 +226,7 @@ def train(kernel, train_ids, train_labels, test_ids, test_labels, seed, n_steps,
         length = train_ids.shape[1] // (patch * patch if patch else 1)
         net = Classifier(kernel, vocabulary, length, int(train_labels.max()) + 1, patch=patch)
         if initial is not None:
-            # a copy: vector_to_parameters makes the parameters views of the vector it is given, which training
-            # would then change in place (the caller's `initial`, e.g. the stage-1 run both kernels start from)
-            nn.utils.vector_to_parameters(initial.clone(), net.parameters())
+            realnets.load_parameters(net, initial)  # a copy: the stage-1 run both kernels start from stays as it is
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         order = torch.Generator().manual_seed(seed)
         steps, accuracy, test_loss, train_loss = [], [], [], []
@@ -278,7 +276,7 @@ def loss_plane(kernel, parameters, ids, labels, vocabulary, coordinates, seed, p
     layer's direction (one output unit's weights) rescaled to that row's norm in the layer's W^Q (or W^K)."""
     length = ids.shape[1] // (patch * patch if patch else 1)
     net = Classifier(kernel, vocabulary, length, int(labels.max()) + 1, patch=patch)
-    nn.utils.vector_to_parameters(torch.as_tensor(parameters).clone(), net.parameters())  # a copy (see train)
+    realnets.load_parameters(net, parameters)
     net.eval()
     generator = torch.Generator().manual_seed(seed)
     moved = []

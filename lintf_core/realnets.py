@@ -336,14 +336,16 @@ def _midpoint_smoothness(net, inputs, targets, before, after, g):
     caller sets the random state so that g(x_mid) draws g(x_t)'s dropout masks: the difference is the function's,
     not dropout's."""
     middle = (before + after) / 2
-    _load(net, middle)
+    load_parameters(net, middle)
     _, g_mid = gradient(net, inputs, targets)
-    _load(net, after)
+    load_parameters(net, after)
     return ((g_mid - g).norm() / (middle - before).norm()).item()
 
 
-def _load(net, flat):
-    nn.utils.vector_to_parameters(flat, net.parameters())
+def load_parameters(net, flat):
+    """The flat vector's values into `net`'s parameters. A copy: vector_to_parameters makes the parameters views of
+    the vector it is given, which training or moving them would then change in place (the caller's vector)."""
+    nn.utils.vector_to_parameters(torch.as_tensor(flat).clone(), net.parameters())
 
 
 def robust_condition_number(model, parameters, batch_size, n_probes, n_tokens=None, seed=0):
@@ -356,7 +358,7 @@ def robust_condition_number(model, parameters, batch_size, n_probes, n_tokens=No
     if not torch.isfinite(parameters).all():
         return float("nan")
     net = build(model, seed)
-    _load(net, parameters)
+    load_parameters(net, parameters)
     net.eval()
     rows = next(minibatches(len(inputs), batch_size, torch.Generator().manual_seed(seed)))
     diagonal = hessian_diagonal(net, inputs[rows], targets[rows], n_probes, seed).abs()
