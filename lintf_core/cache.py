@@ -15,9 +15,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import torch
 from filelock import FileLock
 
+# torch (~1.3 s to import) is imported where it is used, so that a process that only writes files, such as each
+# notebook's papermill process (execution.py), does not pay for it.
 from . import __version__
 from .errors import CacheWriteError
 
@@ -66,6 +67,7 @@ def thread_counts():
     at another."""
 
     import numba
+    import torch
 
     return {"torch": torch.get_num_threads(), "numba": numba.config.NUMBA_NUM_THREADS}
 
@@ -123,6 +125,8 @@ def write_atomically(path, data):
 def save(key, payload):
     """Write atomically (write_atomically), with the magic line and a checksum of the body. A folder that cannot be
     written (read-only, a full disk) raises CacheWriteError and leaves no file behind."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save({"key": key, "payload": payload}, buffer)
     body = buffer.getvalue()
@@ -135,6 +139,8 @@ def save(key, payload):
 
 def load(key):
     """The payload stored under `key`, or None if there is none or it is damaged (a damaged file is deleted)."""
+    import torch
+
     path = path_of(key)
     try:
         raw = path.read_bytes()

@@ -26,15 +26,23 @@ def execute(source, output, parameters):
 
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "lintf", "language": "python"}
+    from traitlets.config import Config
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp, \
+            tempfile.TemporaryDirectory(prefix="lintf-kernel-") as sockets:
         raw, executed = Path(tmp) / f"{source.stem}.ipynb", Path(tmp) / f"{source.stem}.out.ipynb"
         jupytext.write(notebook, raw)
+        # The kernel talks over Unix sockets in a folder of its own, not TCP ports, which two notebooks starting at
+        # once on one machine could both draw ("Address already in use"). A socket's path must stay short (108 bytes
+        # on Linux): a fresh folder in the temporary one, not beside the output.
+        sockets_config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/kernel"}})
         try:
             # the kernel is killed once the last cell is done ("immediate"), not asked to exit (~1-2 s a notebook
             # for torch's teardown): every result is in the notebook and the cache by then
             papermill.execute_notebook(str(raw), str(executed), parameters=parameters, kernel_name=KERNEL,
-                                       cwd=str(ROOT / "notebooks"), progress_bar=False, shutdown_kernel="immediate")
+                                       cwd=str(ROOT / "notebooks"), progress_bar=False, shutdown_kernel="immediate",
+                                       config=sockets_config)
         except PapermillExecutionError as error:
             failed = papermill_failed_cell(executed, error.exec_count)
             print(f"\n{source.name}: cell [{error.exec_count}] failed: {error.ename}: {error.evalue}\n"
@@ -150,14 +158,6 @@ def _write_json(path, value):
     cache.write_atomically(path, json.dumps(value, indent=1).encode())
 
 
-# Seconds between the starts of two notebooks' processes on one machine. Each one's kernel manager picks free TCP ports
-# and its kernel binds them a second or two later; two picking at once can draw the same port ("ZMQError: Address
-# already in use"; on its shell or iopub port the kernel would not start). A file lock in the machine's temporary
-# folder spaces them, whichever worker or build starts them.
-KERNEL_START_GAP = 5.0
-KERNEL_START_STAMP = Path(tempfile.gettempdir()) / "lintf-kernel-start"
-
-
 def _die_with_parent():
     """In the notebook's process, before it runs: SIGKILL it when its worker dies (Linux's PR_SET_PDEATHSIG), so that
     a worker or a build killed with kill -9 leaves no notebook computing on (its kernel follows: ipykernel exits
@@ -169,20 +169,6 @@ def _die_with_parent():
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
     except (AttributeError, OSError):  # not Linux: the worker's own cleanup only
         pass
-
-
-def _start_spaced(command, env, stderr):
-    from filelock import FileLock
-
-    with FileLock(f"{KERNEL_START_STAMP}.lock"):
-        try:
-            last = KERNEL_START_STAMP.stat().st_mtime
-        except FileNotFoundError:
-            last = 0.0
-        time.sleep(min(KERNEL_START_GAP, max(0.0, last + KERNEL_START_GAP - time.time())))
-        child = subprocess.Popen(command, env=env, stderr=stderr, preexec_fn=_die_with_parent)
-        KERNEL_START_STAMP.touch()
-    return child
 
 
 class NotebookFailed(RuntimeError):
@@ -217,8 +203,9 @@ def notebook_task(build_id, stem, text, parameters, share_slots):
         if share_slots:
             environment[cluster.SCHEDULER_VARIABLE] = get_worker().scheduler.address
         with open(Path(tmp) / "stderr", "w+") as stderr:
-            child = _start_spaced([sys.executable, "-m", "lintf_core.execution", str(source), str(output),
-                                   json.dumps(parameters)], environment, stderr)
+            child = subprocess.Popen([sys.executable, "-m", "lintf_core.execution", str(source), str(output),
+                                      json.dumps(parameters)], env=environment, stderr=stderr,
+                                     preexec_fn=_die_with_parent)
             begin = time.perf_counter()
             get_worker().log_event(EVENTS, {"build": build_id, "stem": stem})
             while child.poll() is None:

@@ -1,6 +1,8 @@
 """Generated pages and profiles; the build's notebooks side by side."""
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -125,9 +127,11 @@ def test_progress_lines_forecast_from_the_last_build_the_measured_times_or_the_m
 
 def _timed_notebook(path, body):
     path.write_text('# %% tags=["parameters"]\nprofile = "quick"\n\n# %%\nimport os, time\n'
+                    'from ipykernel import get_connection_info\n'
                     'start = time.time()\nthreads = os.environ.get("OMP_NUM_THREADS"), '
                     'os.environ.get("NUMBA_NUM_THREADS"), os.environ.get("MALLOC_TRIM_THRESHOLD_", "unset")\n'
-                    + body + "\nprint(start, time.time(), *threads)\n")
+                    'transport = get_connection_info(unpack=True)["transport"]\n'
+                    + body + "\nprint(start, time.time(), *threads, transport)\n")
     return path
 
 
@@ -135,8 +139,7 @@ def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
     """make book executes one notebook per core at once, each kernel on one thread without Dask's malloc setting, and
     records each one's time."""
     monkeypatch.setattr(book, "BUILD", tmp_path)
-    # 15 s each: the second starts execution.KERNEL_START_GAP (5 s) after the first, and two kernels can begin their cells
-    # seconds apart on a loaded 2-core machine
+    # 15 s each: two kernels can begin their cells seconds apart on a loaded 2-core machine
     sources = [_timed_notebook(tmp_path / f"fig0{i}_sleep.py", "time.sleep(15)") for i in (1, 2)]
     out = tmp_path / "executed"
     timings = {}
@@ -144,8 +147,9 @@ def test_notebooks_run_side_by_side_one_thread_each(tmp_path, monkeypatch):
     spans = []
     for source in sources:
         cells = nbformat.read(out / f"{source.stem}.ipynb", as_version=4).cells
-        start, end, omp, numba, malloc = cells[-1].outputs[0]["text"].split()
+        start, end, omp, numba, malloc, transport = cells[-1].outputs[0]["text"].split()
         assert (omp, numba) == ("1", "1")
+        assert transport == "ipc", "kernels on Unix sockets: no TCP port for two starting at once to both draw"
         assert malloc == "unset", "Dask's MALLOC_TRIM_THRESHOLD_ slows torch's large buffers (cluster.py)"
         spans.append((float(start), float(end)))
     assert max(s for s, _ in spans) < min(e for _, e in spans), "the two ran at the same time"
@@ -196,7 +200,7 @@ def test_launch_buttons_are_off_without_a_repository_url_and_on_with_one():
 
 
 def test_the_at_a_glance_grid_places_counts_and_links_every_verdict():
-    rows = [dict(claim="Adam beats SGD", figure="Fig. 2", setting=s, verdict=v, page=f"../notebooks/fig02.html")
+    rows = [dict(claim="Adam beats SGD", figure="Fig. 2", setting=s, verdict=v, page="../notebooks/fig02.html")
             for s, v in (("setting1", "reproduced"), ("setting2", "reproduced"), ("setting3", "partly reproduced"))]
     rows += [dict(claim="R_med ratio", figure="Fig. 4", setting="setting1, t=750", verdict="not reproduced",
                   page="../notebooks/fig04.html"),
@@ -265,3 +269,11 @@ def test_the_site_from_references_takes_only_quick_profile_notebooks(tmp_path):
         book.build(profile="quick", only=["fig02"], from_references=True)
     # the committed references are all quick-profile notebooks
     assert {book.reference_profile(s.with_suffix(".ipynb")) for s in book.notebook_sources()} == {"quick"}
+
+
+def test_a_notebooks_papermill_process_does_not_import_torch():
+    """Each notebook's papermill process (python -m lintf_core.execution) only writes files: torch's ~1.3 s import,
+    paid once per notebook, would be the kernel's alone."""
+    code = "import sys, lintf_core.execution, lintf_core.cache; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
