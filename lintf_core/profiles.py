@@ -44,10 +44,10 @@ PROFILES = {
     #   Figure 3's second-stage steps and its plane's points per axis.
     # quick trains 1,250 iterations so that Figure 4's table (iterations 750 and 1,250) exists in CI too.
     "quick": dict(seeds=[0, 1, 2], n_iters=1250, batch_size=1000, eval_every=50, eval_batch_size=1000,
-                  reference_iters=1000, noise_samples=1000, noise_true_batch=100000, hessian_every=250,
+                  reference_iters=1000, noise_samples=500, noise_true_batch=100000, hessian_every=250,
                   smoothness_iters=1000, ablation_hessian_every=1250, gamma_shapes=[0.1, 0.5, 2.5],
-                  variant_iters=300, large_seeds=[0], large_final_seeds=[0], large_iters=100, nonlinear_iters=500,
-                  nonlinear_seeds=[0, 1], nonlinear_hessian_every=500, nonlinear_noise_samples=1000,
+                  variant_iters=200, large_seeds=[0], large_final_seeds=[0], large_iters=100, nonlinear_iters=500,
+                  nonlinear_seeds=[0, 1], nonlinear_hessian_every=500, nonlinear_noise_samples=500,
                   large_lr_grid={"sgd": [0.05, 0.1], "adam": [0.002, 0.005]}, grid_seeds=[0, 1], grid_iters=200,
                   poster_seeds=[0, 1, 2], poster_iters=1500, verdict_seeds=list(range(6)), eval_batches=5,
                   horizon_seeds=[0], depth_verdict_seeds=[0, 1, 2], premise_text_tokens=10000,

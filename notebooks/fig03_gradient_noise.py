@@ -30,7 +30,7 @@
 # (Setting 3; Section 3.2, item 2).
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 2,000 stochastic gradients per setting; "paper": 10,000
+profile = "quick"  # "quick": 500 stochastic gradients per setting; "paper": 10,000
 settings = ["setting1", "setting2", "setting3"]
 seed = 1  # the initialization measured (the authors' code uses seed 1)
 n_samples = None  # None: the profile's

@@ -31,7 +31,7 @@
 # Transformer. This page checks the premise itself.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 40 minibatches a network, 10,000 words of text; "paper": 200 and 15,000
+profile = "quick"  # "quick": 24 minibatches a network, 10,000 words of text; "paper": 200 and 15,000
 n_samples = None  # None: the profile's premise_noise_samples
 text_tokens = None  # None: the profile's premise_text_tokens
 seed = 0  # the initialization measured

@@ -27,10 +27,10 @@
 # attention is "much better suited to the task of linear regression" (Section 3.1), which is one reason to study it.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": 3 seeds x 500 iterations; "paper": 6 seeds x 2,000 (see the note on cost below)
+profile = "quick"  # "quick": 3 seeds x 200 iterations; "paper": 6 seeds x 2,000 (see the note on cost below)
 setting = "setting1"  # the paper does not say; Setting 1 is its default
 seeds = None  # None: the profile's
-n_iters = None  # None: the profile's variant_iters (quick: 500, paper: 2,000)
+n_iters = None  # None: the profile's variant_iters (quick: 200, paper: 2,000)
 lr_sgd = None  # None: the setting's (code) learning rates, for every attention
 lr_adam = None
 

@@ -28,7 +28,7 @@
 # Adam trains much faster than SGDM there too.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": left 3 seeds x 1,250 iterations, right 1 seed x 150; "paper": left 6 x 10,000, right a
+profile = "quick"  # "quick": left 3 seeds x 1,250 iterations, right 1 seed x 100; "paper": left 6 x 10,000, right a
 #                    rate search on 1 seed x 1,000 iterations, then 6 seeds x 1,000 at the best rates
 setting = "setting1"  # the left panel's setting (the paper: Setting 1)
 seeds = None  # None: the profile's (left panel)
