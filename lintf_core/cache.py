@@ -17,10 +17,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
-# torch (~1.3 s to import) is imported where it is used, so that a process that only writes files, such as each
-# notebook's papermill process (execution.py), does not pay for it.
 from . import __version__
 from .errors import CacheWriteError
+
+# torch (~1.3 s to import) is imported inside the functions that use it: a process that only writes files, such as
+# each notebook's papermill process (execution.py), does not pay for it.
 
 MAGIC = b"LINTF-CACHE-1\n"
 ROOT = Path(__file__).resolve().parent.parent

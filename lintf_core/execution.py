@@ -23,11 +23,10 @@ def execute(source, output, parameters):
     import jupytext
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": KERNEL, "display_name": "lintf", "language": "python"}
-    from traitlets.config import Config
-
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp, \
             tempfile.TemporaryDirectory(prefix="lintf-kernel-") as sockets:
